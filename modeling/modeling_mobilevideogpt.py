@@ -379,7 +379,7 @@ class MobileVideoGPTPreTrainedModel(PreTrainedModel):
     supports_gradient_checkpointing = True
     _no_split_modules = ["Qwen2DecoderLayer", "CLIPEncoderLayer", "VideoMambaBlock"]
     # The original runs both encoders in float32 whatever the LM's dtype.
-    _keep_in_fp32_modules = ["image_encoder", "video_encoder"]
+    _keep_in_fp32_modules_strict = ["image_encoder", "video_encoder"]
     _skip_keys_device_placement = "past_key_values"
     _supports_sdpa = True
     _supports_flash_attn = True
