@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import CLIPVisionModel, GenerationMixin, PreTrainedModel, Qwen2Model
+from transformers.generation.logits_process import RepetitionPenaltyLogitsProcessor
 from transformers.modeling_outputs import CausalLMOutputWithPast
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.utils import ModelOutput
@@ -645,6 +646,16 @@ class MobileVideoGPTForConditionalGeneration(MobileVideoGPTPreTrainedModel, Gene
         self, pixel_values_videos: torch.Tensor, pixel_values_context: torch.Tensor
     ) -> MobileVideoGPTVideoFeatures:
         return self.model.get_video_features(pixel_values_videos, pixel_values_context)
+
+    def _get_logits_processor(self, generation_config, *args, **kwargs):
+        """As GenerationMixin's, except that a repetition penalty sees only the generated tokens (spec Q-19): the
+        original generates from `inputs_embeds`, so its penalty never counts the prompt."""
+        processors = super()._get_logits_processor(generation_config, *args, **kwargs)
+        prompt_length = kwargs.get("input_ids_seq_length", args[0] if args else None)
+        for processor in processors:
+            if isinstance(processor, RepetitionPenaltyLogitsProcessor) and prompt_length:
+                processor.prompt_ignore_length = prompt_length
+        return processors
 
     def prepare_inputs_for_generation(self, input_ids: torch.LongTensor, **kwargs) -> dict:
         """Visual inputs go to the first forward of `generate` only (the prompt); decoding steps reuse the cache."""

@@ -344,6 +344,29 @@ def test_image_and_text_only_generation(model):
     model.generate(input_ids=torch.tensor([[5, 6, 7]]), max_new_tokens=3, do_sample=True, top_p=0.9, temperature=0.7)
 
 
+def test_repetition_penalty_counts_only_generated_tokens(model):
+    """Spec Q-19: the original's penalty never sees the prompt. Greedy by hand with a KV cache, penalising only
+    tokens generated so far, must equal generate()."""
+    videos, context = random_video(71)
+    prompt = torch.tensor([video_prompt(model.config, list(range(5, 40)), list(range(40, 60)))])
+    penalty, steps = 5.0, 8
+    with torch.no_grad():
+        out = model(input_ids=prompt, pixel_values_videos=videos, pixel_values_context=context, use_cache=True)
+        generated = []
+        for _ in range(steps):
+            scores = out.logits[0, -1].clone()
+            for token in set(generated):
+                scores[token] = scores[token] * penalty if scores[token] < 0 else scores[token] / penalty
+            generated.append(int(scores.argmax()))
+            out = model(input_ids=torch.tensor([[generated[-1]]]), past_key_values=out.past_key_values, use_cache=True)
+    result = model.generate(
+        input_ids=prompt, pixel_values_videos=videos, pixel_values_context=context, max_new_tokens=steps,
+        do_sample=False, repetition_penalty=penalty,
+    )
+    assert result[0, prompt.shape[1] :].tolist() == generated
+    assert set(generated) & set(prompt[0].tolist())  # some answer tokens are prompt tokens: the test has teeth
+
+
 def test_forward_logits_match_step_by_step_kv_cache(model):
     videos, context = random_video(31)
     ids = torch.tensor([video_prompt(model.config, [5, 6], [7, 8, 9])])
