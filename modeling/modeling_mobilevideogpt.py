@@ -39,10 +39,6 @@ from .configuration_mobilevideogpt import MobileVideoGPTConfig, VideoMambaConfig
 # Selective scan
 # ---------------------------------------------------------------------------------------------------------------
 
-# Largest total decay exp(-budget) a scan block may span: exp(60) ~ 1e26 stays far below the fp32 limit (3e38).
-_SCAN_EXP_BUDGET = 60.0
-
-
 def selective_scan_sequential(
     u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor, D: torch.Tensor
 ) -> torch.Tensor:
@@ -66,31 +62,39 @@ def selective_scan_sequential(
     return torch.stack(outputs, dim=-1) + D[:, None] * u
 
 
-def selective_scan_chunked(
-    u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor, D: torch.Tensor
+def selective_scan_blockwise(
+    u: torch.Tensor,
+    delta: torch.Tensor,
+    A: torch.Tensor,
+    B: torch.Tensor,
+    C: torch.Tensor,
+    D: torch.Tensor,
+    block_size: int = 32,
 ) -> torch.Tensor:
-    """The same scan as `selective_scan_sequential`, computed a block of positions at a time.
+    """The same scan as `selective_scan_sequential`, with the per-token work cut to one fused multiply-add.
 
-    Within a block starting with state h0, with S_t = cumsum(delta * A) (<= 0) over the block:
-        h_t = exp(S_t) * (h0 + cumsum_s(exp(-S_s) * delta_s * B_s * u_s))
-    which is a handful of vectorised ops per block instead of several per position. The block length is
-    chosen so that the block's total decay stays within exp(-60), keeping exp(-S) finite in fp32; a single
-    step's decay below exp(-60) (~1e-26) is clamped there, which is below fp32 resolution of the state.
-    Shapes as in `selective_scan_sequential`; computed in float32.
+    For a block of `block_size` tokens at a time, the decays exp(delta * A), the inputs delta * B * u and the
+    outputs C . h are computed as whole tensors (time-major, so each token's slice is contiguous); only the
+    recurrence h_t = a_t * h_{t-1} + x_t itself steps token by token, as in the CUDA kernel. No rescaling is
+    involved, so any time step is exact. Shapes as in `selective_scan_sequential`; computed in float32.
     """
-    log_step = (delta[..., None] * A[:, None, :]).clamp_min(-_SCAN_EXP_BUDGET)  # (batch, d_inner, L, N)
-    max_step = float(-log_step.detach().min()) if log_step.numel() else 0.0
-    block = int(max(1, min(64, _SCAN_EXP_BUDGET // max(max_step, 1e-6))))
-    inputs = (delta * u)[..., None] * B.transpose(1, 2)[:, None]  # (batch, d_inner, L, N)
-    state = u.new_zeros(u.shape[0], u.shape[1], A.shape[1])
+    batch, inner, length = u.shape
+    delta_t = delta.permute(2, 0, 1).contiguous()  # (L, batch, d_inner)
+    inputs_t = (delta * u).permute(2, 0, 1).contiguous()
+    B_t = B.permute(2, 0, 1).contiguous()  # (L, batch, N)
+    C_t = C.permute(2, 0, 1).contiguous()
+    state = u.new_zeros(batch, inner, A.shape[1])
     outputs = []
-    for start in range(0, u.shape[-1], block):
-        log_decay = log_step[:, :, start : start + block].cumsum(2)
-        decay = log_decay.exp()
-        states = decay * (state[:, :, None] + (inputs[:, :, start : start + block] / decay).cumsum(2))
-        outputs.append(torch.einsum("beln,bnl->bel", states, C[:, :, start : start + block]))
-        state = states[:, :, -1]
-    return torch.cat(outputs, dim=-1) + D[:, None] * u
+    for start in range(0, length, block_size):
+        stop = min(start + block_size, length)
+        decay = torch.exp(delta_t[start:stop, :, :, None] * A)  # (q, batch, d_inner, N)
+        inputs = inputs_t[start:stop, :, :, None] * B_t[start:stop, :, None, :]
+        states = []
+        for t in range(stop - start):
+            state = torch.addcmul(inputs[t], decay[t], state)
+            states.append(state)
+        outputs.append(torch.einsum("qben,qbn->qbe", torch.stack(states), C_t[start:stop]))
+    return torch.cat(outputs).permute(1, 2, 0) + D[:, None] * u
 
 
 def _mamba_kernels():
@@ -173,7 +177,7 @@ class VideoMambaMixer(nn.Module):
         x = F.silu(conv(x)[..., :length])
         dt, B, C = x_proj(x.transpose(1, 2)).split([self.time_step_rank, self.state_size, self.state_size], -1)
         delta = F.softplus(dt_proj(dt).float()).transpose(1, 2)  # softplus threshold 20, as the CUDA kernel
-        y = selective_scan_chunked(x.float(), delta, A, B.transpose(1, 2).float(), C.transpose(1, 2).float(), D.float())
+        y = selective_scan_blockwise(x.float(), delta, A, B.transpose(1, 2).float(), C.transpose(1, 2).float(), D.float())
         return (y * F.silu(z.float())).to(x.dtype)
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
@@ -528,6 +532,7 @@ class MobileVideoGPTModel(MobileVideoGPTPreTrainedModel):
         position_ids: torch.LongTensor | None = None,
         past_key_values=None,
         inputs_embeds: torch.Tensor | None = None,
+        video_metadata: list[dict] | None = None,
         **kwargs,
     ) -> MobileVideoGPTModelOutputWithPast:
         """Encode the visual inputs, write them over their placeholders and run the Qwen2 decoder.
@@ -543,11 +548,12 @@ class MobileVideoGPTModel(MobileVideoGPTPreTrainedModel):
                 `get_video_features`, or a previous output's fields) used instead of pixels: a follow-up turn
                 about the same video skips both encoders. `video_features` may be the
                 `MobileVideoGPTVideoFeatures` or its `visual_tokens` tensor (N_videos, 2402, H).
+            video_metadata: the processor's per-video frame indices and timestamps; accepted and ignored, so
+                `model(**processor(...))` and `model.generate(**processor(...))` work.
             Other args as Qwen2Model (attention_mask (batch, seq) with 0 on padding, past_key_values, ...).
         Raises:
             ValueError: when the number of placeholders differs from the number of visual tokens given.
         """
-        kwargs.pop("video_metadata", None)  # returned by the processor for display; not a model input
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("Pass exactly one of input_ids or inputs_embeds")
         if pixel_values is not None and image_features is not None:
@@ -684,6 +690,7 @@ class MobileVideoGPTForConditionalGeneration(MobileVideoGPTPreTrainedModel, Gene
         inputs_embeds: torch.Tensor | None = None,
         labels: torch.LongTensor | None = None,
         logits_to_keep: int | torch.Tensor = 0,
+        video_metadata: list[dict] | None = None,
         **kwargs,
     ) -> MobileVideoGPTCausalLMOutputWithPast:
         """Args as `MobileVideoGPTModel.forward`, plus `labels` (batch, seq): token ids to predict, -100 where no

@@ -18,7 +18,7 @@ from mobilevideogpt.modeling import (
     VideoMambaConfig,
     VideoMambaEncoder,
 )
-from mobilevideogpt.modeling.modeling_mobilevideogpt import selective_scan_chunked, selective_scan_sequential
+from mobilevideogpt.modeling.modeling_mobilevideogpt import selective_scan_blockwise, selective_scan_sequential
 
 IMAGE_TOKEN, VIDEO_TOKEN, VOCAB = 250, 251, 256
 
@@ -71,7 +71,7 @@ def naive_scan(u, delta, A, B, C, D):
 
 @pytest.mark.parametrize("length", [1, 5, 64, 65, 200, 301])
 @pytest.mark.parametrize("step_scale", [0.05, 1.0, 40.0])
-def test_chunked_scan_matches_float64_reference(length, step_scale):
+def test_blockwise_scan_matches_float64_reference(length, step_scale):
     g = torch.Generator().manual_seed(length)
     inner, state = 12, 5
     u = torch.randn(2, inner, length, generator=g)
@@ -80,7 +80,7 @@ def test_chunked_scan_matches_float64_reference(length, step_scale):
     B, C = torch.randn(2, state, length, generator=g), torch.randn(2, state, length, generator=g)
     D = torch.randn(inner, generator=g)
     reference = naive_scan(*(t.double() for t in (u, delta, A, B, C, D)))
-    fast = selective_scan_chunked(u, delta, A, B, C, D)
+    fast = selective_scan_blockwise(u, delta, A, B, C, D)
     assert fast.dtype == torch.float32
     assert torch.isfinite(fast).all()
     rel = (fast.double() - reference).abs().max() / reference.abs().max()
