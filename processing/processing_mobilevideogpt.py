@@ -482,8 +482,10 @@ def _flatten_images(images: Any) -> list[Any]:
 def _load_image(image: Any) -> np.ndarray:
     """An image input (PIL image, array, tensor or file path) as an `(H, W, 3)` uint8 RGB array."""
     if isinstance(image, (str, os.PathLike)):
-        from PIL import Image
-
+        try:  # Pillow is optional for remote code: imported inside a try block
+            from PIL import Image
+        except ImportError as error:
+            raise ValueError(f"reading the image file {image!r} needs Pillow (pip install pillow)") from error
         try:
             with Image.open(image) as opened:
                 return image_to_rgb_array(opened)

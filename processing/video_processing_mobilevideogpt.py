@@ -189,7 +189,10 @@ class _DecordReader(_VideoReader):
     name = "decord"
 
     def __init__(self, source: str | BinaryIO):
-        import decord
+        try:  # optional imports sit in try blocks: transformers' remote-code check then does not require them
+            import decord
+        except ImportError as error:
+            raise VideoDecodeError("decord is not installed") from error
 
         self._reader = decord.VideoReader(source, ctx=decord.cpu(0), num_threads=1)
         self.total_frames = len(self._reader)
@@ -215,7 +218,10 @@ class _PyAVReader(_VideoReader):
     name = "pyav"
 
     def __init__(self, source: str | BinaryIO):
-        import av
+        try:
+            import av
+        except ImportError as error:
+            raise VideoDecodeError("PyAV is not installed") from error
 
         self._container = av.open(source, mode="r", metadata_errors="ignore")
         try:
@@ -320,7 +326,10 @@ class _TorchCodecReader(_VideoReader):
     name = "torchcodec"
 
     def __init__(self, source: str | BinaryIO):
-        from torchcodec.decoders import VideoDecoder
+        try:
+            from torchcodec.decoders import VideoDecoder
+        except ImportError as error:
+            raise VideoDecodeError("torchcodec is not installed") from error
 
         self._decoder = VideoDecoder(source, seek_mode="exact", dimension_order="NHWC")
         metadata = self._decoder.metadata
@@ -342,7 +351,10 @@ class _OpenCVReader(_VideoReader):
     name = "opencv"
 
     def __init__(self, source: str):
-        import cv2
+        try:
+            import cv2
+        except ImportError as error:
+            raise VideoDecodeError("OpenCV is not installed") from error
 
         self._cv2 = cv2
         self._capture = cv2.VideoCapture(source, cv2.CAP_FFMPEG)

@@ -119,3 +119,15 @@ def test_cross_version_folders_load_with_identical_weights_and_outputs(saved):
     assert original.keys() == other.keys()
     assert all(torch.equal(original[k], other[k]) for k in original)
     check(run_fresh(Path(sys.executable), resaved, tmp), tokens, logits)  # and this version loads the other's
+
+
+def test_remote_code_needs_only_torch_and_transformers():
+    """transformers refuses to load remote code whose imports (outside try blocks) are not installed: optional
+    decoders and kernels must sit in try blocks. numpy is allowed: transformers itself requires it."""
+    from transformers.dynamic_module_utils import get_imports
+
+    files = sorted((REPO / "modeling").glob("*_mobilevideogpt.py")) + sorted((REPO / "processing").glob("*_mobilevideogpt.py"))
+    assert len(files) == 4
+    for path in files:
+        third_party = {name for name in get_imports(path) if name not in sys.stdlib_module_names}
+        assert third_party <= {"torch", "transformers", "numpy"}, (path.name, third_party)
