@@ -14,7 +14,7 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed $(COMPAT)/.installed
 	@# pytest exits 5 when it collects no tests: report it instead of failing the build.
-	MVGPT_COMPAT_PYTHON=$(COMPAT)/bin/python $(VENV)/bin/python -m pytest; rc=$$?; \
+	MVGPT_COMPAT_PYTHON=$(CURDIR)/$(COMPAT)/bin/python $(VENV)/bin/python -m pytest; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; elif [ $$rc -ne 0 ]; then exit $$rc; fi
 	$(COMPAT)/bin/python -m pytest -p no:cacheprovider tests/test_modeling.py
 

@@ -1,6 +1,23 @@
-"""Shared fixtures: a tiny tokenizer, a processor built on it, and a folder of generated videos."""
+"""Shared fixtures: a tiny tokenizer, a processor built on it, a folder of generated videos, and the Python of the
+transformers 4.57 environment for cross-version checks."""
+
+import os
+from pathlib import Path
 
 import pytest
+
+
+@pytest.fixture(scope="session")
+def compat_python() -> Path:
+    """The transformers 4.57 environment's Python (`make compat-env`). CI always builds it, so there a missing
+    environment fails the test; elsewhere the test is skipped."""
+    default = Path(__file__).resolve().parents[1] / ".venv-onnx" / "bin" / "python"
+    path = Path(os.environ.get("MVGPT_COMPAT_PYTHON", default)).absolute()
+    if not path.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must build the transformers 4.57 environment at {path} (make compat-env)")
+        pytest.skip(f"no transformers 4.57 environment at {path}; `make compat-env` builds it")
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -14,8 +14,6 @@ from mobilevideogpt.demo import build_embedded_model, tiny_config
 from mobilevideogpt.modeling import MobileVideoGPTForConditionalGeneration
 from mobilevideogpt.tiny import write_video
 
-from test_remote_code import compat_python
-
 
 @pytest.fixture(scope="module")
 def tiny_model(tiny_tokenizer):
@@ -76,9 +74,9 @@ print(json.dumps({"transformers": transformers.__version__, "tokens": out[0].tol
 
 
 @pytest.mark.parametrize("which", ["main", "compat"])
-def test_saved_folder_answers_in_a_fresh_offline_process(tmp_path, clip_video, which):
+def test_saved_folder_answers_in_a_fresh_offline_process(tmp_path, clip_video, which, request):
     folder = build_embedded_model(tmp_path / "model")
-    python = Path(sys.executable) if which == "main" else compat_python()
+    python = Path(sys.executable) if which == "main" else request.getfixturevalue("compat_python")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "HF_", "TRANSFORMERS"))}
     env.update(HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf-home"))
     result = subprocess.run(

@@ -3,7 +3,6 @@ answers, and saving / loading across transformers 4.57 and 5.x."""
 
 import io
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -25,14 +24,6 @@ from mobilevideogpt.tiny import frame_index_from_pixels, make_frame, write_video
 
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-# A transformers 4.57 environment for cross-version checks (the project's ONNX environment).
-TRANSFORMERS_4_PYTHON = Path(os.environ.get("MVGPT_COMPAT_PYTHON", REPO_ROOT / ".venv-onnx" / "bin" / "python"))
-# CI always builds it (make compat-env): there a missing environment fails the test instead of skipping it.
-needs_transformers_4 = pytest.mark.skipif(
-    not TRANSFORMERS_4_PYTHON.exists() and not os.environ.get("CI"),
-    reason="no transformers 4.57 environment (make compat-env, or set MVGPT_COMPAT_PYTHON)",
-)
-
 SYSTEM = "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
 VIDEO_TOKENS = 16 * 144 + 2 * 49
 
@@ -41,9 +32,9 @@ def video_message(source, question="What is happening in this video?"):
     return [{"role": "user", "content": [{"type": "video", "path": source}, {"type": "text", "text": question}]}]
 
 
-def run_transformers_4(code: str) -> str:
+def run_transformers_4(python: Path, code: str) -> str:
     result = subprocess.run(
-        [str(TRANSFORMERS_4_PYTHON), "-c", code], capture_output=True, text=True, timeout=300, cwd=str(REPO_ROOT)
+        [str(python), "-c", code], capture_output=True, text=True, timeout=300, cwd=str(REPO_ROOT)
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
@@ -305,8 +296,7 @@ def test_videomamba_pipeline_without_opencv(monkeypatch, clip_video):
     np.testing.assert_array_equal(with_cv2, without_cv2)
 
 
-@needs_transformers_4
-def test_context_frames_equal_transformers_4_clip_processor(processor, tmp_path):
+def test_context_frames_equal_transformers_4_clip_processor(processor, tmp_path, compat_python):
     """The CLIP stream equals transformers 4.57's slow CLIPImageProcessor called per frame, as the original did."""
     rng = np.random.default_rng(0)
     frames = [
@@ -316,6 +306,7 @@ def test_context_frames_equal_transformers_4_clip_processor(processor, tmp_path)
     ours = np.stack([processor._clip_pixel_values([frame])[0] for frame in frames])
     np.savez(tmp_path / "frames.npz", *frames)
     run_transformers_4(
+        compat_python,
         "import numpy as np\n"
         "from transformers import CLIPImageProcessor\n"
         f"data = np.load({str(tmp_path / 'frames.npz')!r})\n"
@@ -449,19 +440,19 @@ def load_and_run(python, folder, video):
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-@needs_transformers_4
-def test_folders_load_across_transformers_versions(processor, tmp_path, clip_video):
+def test_folders_load_across_transformers_versions(processor, tmp_path, clip_video, compat_python):
     """A folder saved by 5.x loads in 4.57 and the reverse, and both versions produce the same inputs."""
     folder_5 = save_with_auto_map(processor, tmp_path / "saved_by_5")
     folder_4 = tmp_path / "saved_by_4"
     run_transformers_4(
+        compat_python,
         "from transformers import AutoProcessor\n"
         f"processor = AutoProcessor.from_pretrained({str(folder_5)!r}, trust_remote_code=True)\n"
         f"processor.save_pretrained({str(folder_4)!r})\n"
     )
     results = [
         load_and_run(python, folder, clip_video)
-        for python in (sys.executable, TRANSFORMERS_4_PYTHON)
+        for python in (sys.executable, compat_python)
         for folder in (folder_5, folder_4)
     ]
     assert all(result == results[0] for result in results)
@@ -474,11 +465,11 @@ def test_folders_load_across_transformers_versions(processor, tmp_path, clip_vid
     ]
 
 
-@needs_transformers_4
-def test_tiny_tokenizer_saved_by_5_loads_in_4(tiny_tokenizer, tmp_path):
+def test_tiny_tokenizer_saved_by_5_loads_in_4(tiny_tokenizer, tmp_path, compat_python):
     tiny_tokenizer.save_pretrained(tmp_path / "tokenizer")
     text = "<|im_start|>user\n<|video_pad|>\nWhat is happening in this video?<|im_end|>\n"
     out = run_transformers_4(
+        compat_python,
         "import json\n"
         "from transformers import AutoTokenizer\n"
         f"tokenizer = AutoTokenizer.from_pretrained({str(tmp_path / 'tokenizer')!r})\n"

@@ -17,7 +17,6 @@ from mobilevideogpt.modeling import MobileVideoGPTForConditionalGeneration
 from test_modeling import random_video, tiny_config, video_prompt
 
 REPO = Path(__file__).resolve().parents[1]
-COMPAT_PYTHON = Path(os.environ.get("MVGPT_COMPAT_PYTHON", REPO / ".venv-onnx" / "bin" / "python"))
 AUTO_CLASSES = ("AutoModel", "AutoModelForImageTextToText", "AutoModelForCausalLM")
 
 LOAD_AND_GENERATE = r"""
@@ -96,17 +95,9 @@ def test_fresh_offline_process_main_version(saved):
     check(run_fresh(Path(sys.executable), folder, tmp), tokens, logits)
 
 
-def compat_python() -> Path:
-    if not COMPAT_PYTHON.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must build the transformers 4.57 environment at {COMPAT_PYTHON} (make compat-env)")
-        pytest.skip(f"no transformers 4.57 environment at {COMPAT_PYTHON}; `make compat-env` builds it")
-    return COMPAT_PYTHON
-
-
-def test_cross_version_folders_load_with_identical_weights_and_outputs(saved):
+def test_cross_version_folders_load_with_identical_weights_and_outputs(saved, compat_python):
     tmp, folder, model, tokens, logits = saved
-    python = compat_python()
+    python = compat_python
     resaved = tmp / "saved-by-compat"
     results = run_fresh(python, folder, tmp, resave=resaved)
     import transformers
