@@ -26,6 +26,22 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _convert(args: argparse.Namespace) -> int:
+    from .hub_upload import ConversionError, convert
+
+    try:
+        report = convert(
+            Path(args.original), Path(args.clip), Path(args.output),
+            videomamba=Path(args.videomamba) if args.videomamba else None, dtype=args.dtype,
+        )
+    except (ConversionError, FileNotFoundError) as error:
+        print(f"mvgpt convert: {error}", file=sys.stderr)
+        return 1
+    print(report)
+    print(f"Wrote {args.output}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mvgpt", description="Mobile-VideoGPT for Hugging Face transformers")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -36,6 +52,15 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--question", default="What happens in this video?")
     demo.add_argument("--max-new-tokens", type=int, default=32)
     demo.set_defaults(run=_demo)
+
+    convert = commands.add_parser("convert", help="convert the original Mobile-VideoGPT release into one Hub folder")
+    convert.add_argument("--original", required=True, help="Mobile-VideoGPT repo folder (LM, projectors, tokenizer)")
+    convert.add_argument("--clip", required=True, help="openai/clip-vit-base-patch16 folder")
+    convert.add_argument("--videomamba", help="videomamba_m16_25M_f8_res224.pth (needed if the repo lacks the tower)")
+    convert.add_argument("--output", required=True, help="new folder to write")
+    convert.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], default="float16",
+                         help="dtype of the LM and projectors (the encoders stay float32); default: as published")
+    convert.set_defaults(run=_convert)
 
     args = parser.parse_args(argv)
     return args.run(args)
