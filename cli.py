@@ -42,6 +42,22 @@ def _convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def _publish(args: argparse.Namespace) -> int:
+    from .hub_upload.publish import PublishError, merge_lora, push, push_space
+
+    try:
+        if args.command == "push":
+            print(push(Path(args.folder), args.repo_id, args.private, args.revision, args.dry_run))
+        elif args.command == "push-space":
+            print(push_space(args.repo_id, args.model_id, args.private, args.dry_run))
+        else:
+            print(f"Wrote {merge_lora(Path(args.adapter), Path(args.output), args.base)}")
+    except PublishError as error:
+        print(f"mvgpt {args.command}: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mvgpt", description="Mobile-VideoGPT for Hugging Face transformers")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -61,6 +77,27 @@ def main(argv: list[str] | None = None) -> int:
     convert.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], default="float16",
                          help="dtype of the LM and projectors (the encoders stay float32); default: as published")
     convert.set_defaults(run=_convert)
+
+    push = commands.add_parser("push", help="validate a model (or PEFT adapter) folder, then upload it in one commit")
+    push.add_argument("folder")
+    push.add_argument("--repo-id", required=True, help="ORG/NAME")
+    push.add_argument("--private", action="store_true")
+    push.add_argument("--revision", help="branch to commit to (created if missing)")
+    push.add_argument("--dry-run", action="store_true", help="validate and print the commit, upload nothing")
+    push.set_defaults(run=_publish)
+
+    merge = commands.add_parser("merge-lora", help="merge a PEFT LoRA adapter into its base model")
+    merge.add_argument("adapter", help="adapter folder (adapter_config.json + weights)")
+    merge.add_argument("--output", required=True)
+    merge.add_argument("--base", help="base model folder or Hub id (default: the adapter's base_model_name_or_path)")
+    merge.set_defaults(run=_publish)
+
+    space = commands.add_parser("push-space", help="upload space/ as a Gradio Space running MODEL_ID")
+    space.add_argument("--repo-id", required=True, help="ORG/NAME of the Space")
+    space.add_argument("--model-id", required=True, help="model the Space loads (its MVGPT_MODEL variable)")
+    space.add_argument("--private", action="store_true")
+    space.add_argument("--dry-run", action="store_true")
+    space.set_defaults(run=_publish)
 
     args = parser.parse_args(argv)
     return args.run(args)
