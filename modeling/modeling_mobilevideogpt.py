@@ -25,6 +25,7 @@ from torch import nn
 from transformers import CLIPVisionModel, GenerationMixin, PreTrainedModel, Qwen2Model
 from transformers.generation.logits_process import RepetitionPenaltyLogitsProcessor
 from transformers.modeling_outputs import CausalLMOutputWithPast
+from transformers.models.clip.modeling_clip import CLIPEncoderLayer
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.utils import ModelOutput
 
@@ -601,9 +602,7 @@ class MobileVideoGPTModel(MobileVideoGPTPreTrainedModel):
 
 # transformers 4.x CLIP layers take (hidden, attention_mask, causal_attention_mask) and return a tuple;
 # 5.x take (hidden, attention_mask, **kwargs) and return the tensor.
-_CLIP_LAYER_TAKES_CAUSAL_MASK = "causal_attention_mask" in inspect.signature(
-    __import__("transformers.models.clip.modeling_clip", fromlist=["CLIPEncoderLayer"]).CLIPEncoderLayer.forward
-).parameters
+_CLIP_LAYER_TAKES_CAUSAL_MASK = "causal_attention_mask" in inspect.signature(CLIPEncoderLayer.forward).parameters
 
 
 _GENERATE_PASSES_FIRST_ITERATION = "is_first_iteration" in inspect.signature(
