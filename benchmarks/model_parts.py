@@ -3,21 +3,26 @@
     python benchmarks/model_parts.py [--threads 2] [--repeats 2] [--decode-tokens 64]
 
 Parts: CLIP on 16 frames, frame scoring, VideoMamba on the 8 key frames, the two ET-Proj, the LM's prefill of
-one video prompt and its decoding with a KV cache; and the selective scan alone (one direction of one VideoMamba
-layer: d_inner 1152, state 16, 1569 tokens) against the sequential reference and transformers' own.
+one video prompt and its decoding with a KV cache; a first question and a follow-up about one video through
+`VideoChat` (the follow-up reuses the visual tokens and the KV cache); and the selective scan alone (one direction
+of one VideoMamba layer: d_inner 1152, state 16, 1569 tokens) against the sequential reference and transformers'.
 """
 
 import argparse
 import json
 import platform
 import statistics
+import tempfile
 import time
 from pathlib import Path
 
 import torch
 import transformers
 
+from mobilevideogpt.chat import VideoChat
 from mobilevideogpt.modeling import MobileVideoGPTConfig, MobileVideoGPTForConditionalGeneration
+from mobilevideogpt.processing import MobileVideoGPTProcessor, default_image_processor
+from mobilevideogpt.tiny import build_tiny_tokenizer, write_video
 from mobilevideogpt.modeling.modeling_mobilevideogpt import selective_scan_blockwise, selective_scan_sequential
 
 OUT = Path(__file__).with_name("model_parts.md")
@@ -105,6 +110,7 @@ def bench_model(repeats: int, decode_tokens: int) -> dict:
         total, _ = timed(decode, 1, warm_up=False)
     decode_seconds = total - prefill
     return {
+        "chat": bench_chat(model),
         "build_seconds": build,
         "seconds": rows,
         "prefill": {"tokens": len(prompt), "seconds": prefill, "tokens_per_second": len(prompt) / prefill},
@@ -113,6 +119,26 @@ def bench_model(repeats: int, decode_tokens: int) -> dict:
             "seconds": decode_seconds,
             "tokens_per_second": (decode_tokens - 1) / decode_seconds,
         },
+    }
+
+
+def bench_chat(model) -> dict:
+    """Time to first token of a first question and of a follow-up about the same video (16 new tokens each).
+
+    The real Qwen2 tokenizer cannot be downloaded here; the tiny tokenizer's ids stand in (the model's vocabulary
+    covers them), which changes no cost but the few question tokens."""
+    tokenizer = build_tiny_tokenizer()
+    model.config.video_token_id = tokenizer.convert_tokens_to_ids("<|video_pad|>")
+    processor = MobileVideoGPTProcessor(default_image_processor(), tokenizer)
+    with tempfile.TemporaryDirectory() as folder:
+        video = write_video(Path(folder) / "clip.mp4", num_frames=240, width=320, height=240, fps=24)
+        chat = VideoChat(model, processor, video)
+        for question in ("What is happening in this video?", "What colour is the moving square?"):
+            for _ in chat.ask(question, max_new_tokens=16, min_new_tokens=16, do_sample=False):
+                pass
+    return {
+        f"turn {i + 1}": {"seconds_to_first_token": t.seconds_to_first_token, "prefilled_tokens": t.prefilled_tokens}
+        for i, t in enumerate(chat.turns)
     }
 
 
@@ -143,6 +169,16 @@ def main() -> None:
     lines += [
         f"| LM prefill, {p['tokens']} tokens | {p['seconds']:.2f} ({p['tokens_per_second']:.0f} tokens/s) |",
         f"| LM decode with KV cache, {d['tokens']} tokens | {d['seconds']:.2f} ({d['tokens_per_second']:.2f} tokens/s) |",
+        "",
+        "## One video, two questions (`VideoChat`, 240-frame 320x240 clip, decoding included)",
+        "",
+        "| turn | time to first token (s) | prompt tokens computed |",
+        "|---|---|---|",
+    ]
+    lines += [
+        f"| {turn} | {v['seconds_to_first_token']:.2f} | {v['prefilled_tokens']} |" for turn, v in model["chat"].items()
+    ]
+    lines += [
         "",
         "## Selective scan, one direction of one VideoMamba layer (d_inner 1152, state 16, 1569 tokens)",
         "",
