@@ -12,7 +12,11 @@ def _demo(args: argparse.Namespace) -> int:
     print(f"Model: {description}")
     video = Path(args.video) if args.video else example_video()
     print(f"Video: {video}\nQuestion: {args.question}\nAnswer: ", end="", flush=True)
-    result = answer(model, processor, video, args.question, args.max_new_tokens, on_text=lambda t: print(t, end="", flush=True))
+    try:
+        result = answer(model, processor, video, args.question, args.max_new_tokens, on_text=lambda t: print(t, end="", flush=True))
+    except ValueError as error:  # VideoDecodeError (unreadable video) is a ValueError
+        print(f"\nmvgpt demo: {error}", file=sys.stderr)
+        return 2
     print()
     print(f"Sampled frames: {result.sampled_frames}")
     print(f"Timestamps (s): {[round(t, 2) for t in result.timestamps]}")
