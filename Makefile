@@ -6,13 +6,17 @@ VENV := .venv
 COMPAT := .venv-onnx
 # torch first and pinned: a bare torch requirement with no torch installed pulls a multi-GB CUDA build.
 TORCH := torch==2.13.0
+# Debian's Chromium, driven by playwright (a dev extra) in the Space's browser test; apt needs root (or sudo).
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test env compat-env bench clean
 
+# The web demo (space/app.py) on http://127.0.0.1:7860; `mvgpt demo` still answers one question in the terminal.
 demo: $(VENV)/.installed
-	$(VENV)/bin/mvgpt demo
+	$(VENV)/bin/python space/app.py
 
-test: $(VENV)/.installed $(COMPAT)/.installed
+test: $(VENV)/.installed $(COMPAT)/.installed $(CHROMIUM)
 	@# pytest exits 5 when it collects no tests: report it instead of failing the build.
 	MVGPT_COMPAT_PYTHON=$(CURDIR)/$(COMPAT)/bin/python $(VENV)/bin/python -m pytest; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; elif [ $$rc -ne 0 ]; then exit $$rc; fi
@@ -28,7 +32,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q $(TORCH)
-	$(VENV)/bin/pip install -q -e ".[dev]"
+	$(VENV)/bin/pip install -q -e ".[dev,space]"
 	touch $@
 
 $(COMPAT)/.installed: pyproject.toml
@@ -37,6 +41,10 @@ $(COMPAT)/.installed: pyproject.toml
 	$(COMPAT)/bin/pip install -q $(TORCH)
 	$(COMPAT)/bin/pip install -q -e ".[onnx,dev]"
 	touch $@
+
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	$(SUDO) apt-get install -y -qq chromium
 
 clean:
 	rm -rf $(VENV) $(COMPAT)
