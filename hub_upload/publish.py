@@ -20,7 +20,7 @@ from huggingface_hub.errors import HfHubHTTPError
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 # The package parts a Space needs beside space/ (the Space imports `mobilevideogpt` from its own folder).
-SPACE_PACKAGE_FILES = ("__init__.py", "demo.py", "tiny.py", "modeling/*.py", "processing/*.py")
+SPACE_PACKAGE_FILES = ("__init__.py", "chat.py", "demo.py", "tiny.py", "modeling/*.py", "processing/*.py")
 
 
 class PublishError(RuntimeError):

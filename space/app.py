@@ -5,8 +5,8 @@ Run `python space/app.py [--model ID] [--port N]` locally (binds 127.0.0.1) or a
 Hub is reachable, else the embedded untrained demo model (see `mobilevideogpt.demo`).
 
 The first question about a video decodes its 16 sampled frames and encodes them once (CLIP, frame scoring,
-VideoMamba, ET-Proj: `get_video_features`); the visual tokens stay in that user's session, and follow-up questions
-pass them back to `generate(video_features=...)`, so only the language model runs again.
+VideoMamba, ET-Proj: `get_video_features`); that user's session keeps a `VideoChat` with those visual tokens and
+the KV cache of the conversation, so a follow-up question prefills only its own tokens.
 """
 
 import argparse
@@ -24,8 +24,7 @@ import numpy as np
 import pandas as pd
 import torch
 from PIL import Image, ImageOps
-from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
-
+from mobilevideogpt.chat import VideoChat
 from mobilevideogpt.demo import UNTRAINED_NOTICE, load_demo_model
 from mobilevideogpt.processing import VideoDecodeError, read_video
 
@@ -48,29 +47,12 @@ class Session:
     """One user's conversation about one video; it lives in that user's `gr.State` only."""
 
     chat: list[dict[str, str]] = field(default_factory=list)  # what the Chatbot shows
-    video: str | None = None  # the video whose features are cached
-    features: Any = None  # its MobileVideoGPTVideoFeatures: visual tokens, key frames, frame scores
-    messages: list[dict[str, Any]] = field(default_factory=list)  # the conversation as the chat template sees it
+    video: str | None = None  # the video the conversation is about
+    conversation: VideoChat | None = None  # its visual tokens and the KV cache of everything said so far
 
 
 class VideoRejected(ValueError):
     """A video the demo will not answer about; the message is for the user."""
-
-
-@dataclass
-class Reply:
-    text: str  # the answer so far; the cleaned final answer once `new_tokens` is set
-    new_tokens: int | None = None
-
-
-class StopOnEvent(StoppingCriteria):
-    """Ends `generate` at the next token once `event` is set (the request that started it is gone)."""
-
-    def __init__(self, event: threading.Event):
-        self.event = event
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs) -> bool:
-        return self.event.is_set()
 
 
 # ---------------------------------------------------------------------------------------------------- example clips
@@ -210,44 +192,6 @@ class LoadedModel:
         )
         return features, gallery, table
 
-    def prompt_inputs(self, messages: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        """Token ids of the whole conversation with the video placeholder expanded to its visual tokens (no pixels)."""
-        processor = self.processor
-        prompt = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-        prompt = prompt.replace(processor.video_token, processor.video_token * processor.video_tokens)
-        encoding = processor.tokenizer(prompt, return_tensors="pt", return_token_type_ids=False)
-        return {key: value.to(self.model.device) for key, value in encoding.items()}
-
-    def stream(
-        self, messages: list[dict[str, Any]], features: Any, generation: dict[str, Any], stop: threading.Event
-    ) -> Iterator[Reply]:
-        """Answers the last question with `features` (no pixels): a `Reply` per generated piece, then the final one."""
-        inputs = self.prompt_inputs(messages)
-        streamer = TextIteratorStreamer(self.processor.tokenizer, skip_prompt=True, skip_special_tokens=True)
-        outcome: dict[str, Any] = {}
-
-        def generate() -> None:
-            try:
-                outcome["ids"] = self.model.generate(
-                    **inputs, video_features=features, streamer=streamer,
-                    stopping_criteria=StoppingCriteriaList([StopOnEvent(stop)]), **generation,
-                )
-            except Exception as error:  # re-raised in the request's thread below
-                outcome["error"] = error
-                streamer.end()
-
-        thread = threading.Thread(target=generate, daemon=True)
-        thread.start()
-        text = ""
-        for piece in streamer:
-            text += piece
-            yield Reply(text)
-        thread.join()
-        if "error" in outcome:
-            raise outcome["error"]
-        new_ids = outcome["ids"][0, inputs["input_ids"].shape[1] :]
-        yield Reply(self.processor.decode(new_ids, skip_special_tokens=True), int(new_ids.numel()))
-
 
 def _thumbnail(frame: np.ndarray, key: bool) -> Image.Image:
     image = Image.fromarray(frame)
@@ -281,23 +225,23 @@ def build_app(model: LoadedModel, examples: list[list[str]]) -> gr.Blocks:
         if video != session.video:  # a new video starts a new conversation
             session = Session()
         session.chat = [*session.chat, {"role": "user", "content": question}, {"role": "assistant", "content": "…"}]
-        reused = session.features is not None
+        reused = session.conversation is not None
         if reused:
-            notice = f"Follow-up: reusing the video's {c.visual_tokens_per_video:,} visual tokens (no re-encoding)."
-            session.messages.append({"role": "user", "content": [{"type": "text", "text": question}]})
+            notice = (
+                f"Follow-up: reusing the video's {c.visual_tokens_per_video:,} visual tokens and the conversation's "
+                "KV cache (no re-encoding, only the new question is computed)."
+            )
             yield session.chat, session, gr.skip(), gr.skip(), notice, gr.skip(), ""
         else:
             yield session.chat, session, [], None, "Encoding the video (the first question about it)…", "", ""
             try:
-                session.features, gallery, scores = model.encode(video)
+                features, gallery, scores = model.encode(video)
             except VideoRejected as error:
                 failed = _with_answer(session.chat, f"⚠️ {error}. Please try another video.")
                 yield failed, Session(chat=failed), [], None, "The video was not used.", "", ""
                 return
             session.video = video
-            session.messages = [
-                {"role": "user", "content": [{"type": "video", "path": video}, {"type": "text", "text": question}]}
-            ]
+            session.conversation = VideoChat(model.model, model.processor, video, features=features)
             notice = (
                 f"Video encoded in {time.perf_counter() - start:.2f} s: {c.visual_tokens_per_video:,} visual tokens, "
                 "kept for follow-up questions."
@@ -308,23 +252,27 @@ def build_app(model: LoadedModel, examples: list[list[str]]) -> gr.Blocks:
         if decoding == "Sampling":
             generation.update(temperature=temperature, top_p=top_p)
         stop = threading.Event()
-        first_token_at = None
+        first_token_at, text = None, ""
         try:
-            for reply in model.stream(session.messages, session.features, generation, stop):
-                first_token_at = first_token_at or (time.perf_counter() if reply.text else None)
-                session.chat = _with_answer(session.chat, reply.text or "…")
+            for piece in session.conversation.ask(question, stop=stop, **generation):
+                text += piece
+                first_token_at = first_token_at or (time.perf_counter() if text else None)
+                session.chat = _with_answer(session.chat, text or "…")
                 yield session.chat, session, gr.skip(), gr.skip(), notice, gr.skip(), ""
         finally:
             stop.set()  # the request ended early (user left, Stop pressed): generation ends at the next token
         end = time.perf_counter()
-        session.chat = _with_answer(session.chat, reply.text or "_(no text: only whitespace or special tokens)_")
-        session.messages.append({"role": "assistant", "content": [{"type": "text", "text": reply.text}]})
+        turn = session.conversation.turns[-1]
+        session.chat = _with_answer(session.chat, turn.answer or "_(no text: only whitespace or special tokens)_")
         first_token_at = first_token_at or end
-        rate = (reply.new_tokens - 1) / (end - first_token_at) if reply.new_tokens > 1 and end > first_token_at else 0.0
+        rate = (turn.new_tokens - 1) / (end - first_token_at) if turn.new_tokens > 1 and end > first_token_at else 0.0
         speed = (
             f"**Speed:** first token {first_token_at - start:.2f} s"
-            + (" (visual tokens reused)" if reused else f" (video encoding {encoded_at - start:.2f} s of it)")
-            + f" · {rate:.1f} tokens/s · {reply.new_tokens} new tokens · {c.visual_tokens_per_video:,} visual tokens"
+            + (
+                f" (visual tokens and KV cache reused: {turn.prefilled_tokens} prompt tokens computed)"
+                if reused else f" (video encoding {encoded_at - start:.2f} s of it)"
+            )
+            + f" · {rate:.1f} tokens/s · {turn.new_tokens} new tokens · {c.visual_tokens_per_video:,} visual tokens"
             + f" · {model.device_line}"
         )
         yield session.chat, session, gr.skip(), gr.skip(), notice, speed, ""

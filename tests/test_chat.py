@@ -38,3 +38,16 @@ def test_errors_in_generation_reach_the_caller(model, processor, clip_video):
     chat = VideoChat(model, processor, clip_video)
     with pytest.raises(ValueError):
         list(chat.ask("Hello?", max_new_tokens=-3))
+
+
+def test_stopping_early_keeps_the_conversation_consistent(model, processor, clip_video):
+    chat = VideoChat(model, processor, clip_video)
+    stream = chat.ask("Describe the video.", max_new_tokens=50, min_new_tokens=50, do_sample=False)
+    next(stream)
+    stream.close()  # the reader leaves after the first piece: generation stops at the next token
+    assert 1 <= chat.turns[0].new_tokens < 50
+    assert chat.cache.get_seq_length() == len(chat.ids) - 1
+    "".join(chat.ask("And the colours?", max_new_tokens=4, do_sample=False))
+    prompt = chat.ids[: len(chat.ids) - chat.turns[1].new_tokens]
+    full = model.generate(input_ids=torch.tensor([prompt]), video_features=chat.features, max_new_tokens=4, do_sample=False)
+    assert full[0, len(prompt) :].tolist() == chat.ids[len(prompt) :]

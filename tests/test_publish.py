@@ -100,6 +100,6 @@ def test_push_space_dry_run_lists_the_app_and_the_package(tmp_path):
     report = push_space("someone/demo", "someone/model", dry_run=True, space_dir=space)
     assert report.splitlines()[0].startswith("Would upload to space repo someone/demo")
     for expected in ("app.py", "requirements.txt", "mobilevideogpt/modeling/modeling_mobilevideogpt.py",
-                     "mobilevideogpt/processing/processing_mobilevideogpt.py", "mobilevideogpt/demo.py",
+                     "mobilevideogpt/processing/processing_mobilevideogpt.py", "mobilevideogpt/demo.py", "mobilevideogpt/chat.py",
                      "variable MVGPT_MODEL=someone/model"):
         assert expected in report

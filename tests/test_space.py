@@ -5,6 +5,7 @@ The app runs as its own process (`python space/app.py`) on a free localhost port
 built fresh in a temporary cache."""
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -116,7 +117,9 @@ def test_ask_streams_an_answer_then_a_follow_up_reuses_the_encoded_video(app_url
     updates = ask(client, clip, "And after that?")
     follow_up = updates[-1]
     assert "no re-encoding" in follow_up[NOTICE]
-    assert "visual tokens reused" in follow_up[SPEED] and "video encoding" not in follow_up[SPEED]
+    assert "visual tokens and KV cache reused" in follow_up[SPEED] and "video encoding" not in follow_up[SPEED]
+    computed = int(re.search(r"(\d+) prompt tokens computed", follow_up[SPEED]).group(1))
+    assert 0 < computed < 40  # only the follow-up question, not the 2,402-token video prompt
     assert [text_of(m) for m in follow_up[CHAT][::2]] == ["What happens in this video?", "And after that?"]
     assert text_of(follow_up[CHAT][1]) == text_of(first[CHAT][1])  # the first answer is kept as it was
 
