@@ -21,6 +21,10 @@ def test_follow_up_reuses_cache_and_equals_full_recomputation(model, processor, 
     assert first.strip() == chat.turns[0].answer  # decode() strips the answer
     assert chat.turns[0].prefilled_tokens > 2402
     before = list(chat.ids)
+    messages = [{"role": "user", "content": [{"type": "video", "path": str(clip_video)},
+                                             {"type": "text", "text": "What is happening in this video?"}]}]
+    reference = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True)
+    assert before[: chat.turns[0].prefilled_tokens] == list(reference["input_ids"][0])  # the processor's own prompt
 
     "".join(chat.ask("Which colour is the square?", max_new_tokens=5, do_sample=False))
     follow_up = chat.turns[1]
