@@ -20,7 +20,7 @@ test: $(VENV)/.installed $(COMPAT)/.installed $(CHROMIUM)
 	@# pytest exits 5 when it collects no tests: report it instead of failing the build.
 	MVGPT_COMPAT_PYTHON=$(CURDIR)/$(COMPAT)/bin/python $(VENV)/bin/python -m pytest; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; elif [ $$rc -ne 0 ]; then exit $$rc; fi
-	$(COMPAT)/bin/python -m pytest -p no:cacheprovider tests/test_modeling.py
+	$(COMPAT)/bin/python -m pytest -p no:cacheprovider tests/test_modeling.py tests/test_chat.py tests/test_onnx.py
 
 bench: $(VENV)/.installed
 	$(VENV)/bin/python benchmarks/model_parts.py

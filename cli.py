@@ -62,6 +62,12 @@ def _publish(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_onnx(args: argparse.Namespace) -> int:
+    from .hub_upload.export_onnx import run_export_onnx  # optimum-onnx: the [onnx] environment (make compat-env)
+
+    return run_export_onnx(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mvgpt", description="Mobile-VideoGPT for Hugging Face transformers")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -102,6 +108,14 @@ def main(argv: list[str] | None = None) -> int:
     space.add_argument("--private", action="store_true")
     space.add_argument("--dry-run", action="store_true")
     space.set_defaults(run=_publish)
+
+    onnx = commands.add_parser("export-onnx", help="export to ONNX for onnxruntime / transformers.js ([onnx] environment)")
+    onnx.add_argument("model", help="model folder or Hub id")
+    onnx.add_argument("--output", required=True)
+    onnx.add_argument("--dtype", choices=["fp32", "fp16"], default="fp32")
+    onnx.add_argument("--quantize", choices=["int8"])
+    onnx.add_argument("--no-validate", action="store_true", help="skip the onnxruntime-vs-PyTorch check after export")
+    onnx.set_defaults(run=_export_onnx)
 
     args = parser.parse_args(argv)
     return args.run(args)

@@ -15,6 +15,7 @@ This file is served as remote code: module-level imports are the standard librar
 only; mamba_ssm / causal_conv1d kernels are imported lazily and used on CUDA when installed.
 """
 
+import functools
 import inspect
 import math
 from dataclasses import dataclass
@@ -98,6 +99,40 @@ def selective_scan_blockwise(
     return torch.cat(outputs).permute(1, 2, 0) + D[:, None] * u
 
 
+def _linear_recurrence(decay: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+    """All states of h_t = decay_t * h_{t-1} + inputs_t (h_{-1} = 0) along dim 0: (L, ...) -> (L, ...).
+
+    Written for TorchScript: scripted, the loop exports to ONNX as one `Loop` node whatever L is, where a trace
+    would unroll L steps.
+    """
+    state = torch.zeros_like(inputs[0])
+    states: list[torch.Tensor] = []
+    for t in range(inputs.shape[0]):
+        state = torch.addcmul(inputs[t], decay[t], state)
+        states.append(state)
+    return torch.stack(states)
+
+
+@functools.cache
+def _scripted_linear_recurrence():
+    """`_linear_recurrence` compiled by TorchScript once (only when exporting)."""
+    return torch.jit.script(_linear_recurrence)
+
+
+def selective_scan_exportable(
+    u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor, D: torch.Tensor
+) -> torch.Tensor:
+    """The same scan as `selective_scan_blockwise`, as a graph an ONNX export keeps small (used while exporting).
+
+    The decays, inputs and outputs are whole-sequence tensors and the recurrence is one scripted loop (an ONNX
+    `Loop`), with the same float32 arithmetic as `selective_scan_blockwise`. Shapes as in `selective_scan_sequential`.
+    """
+    decay = torch.exp(delta.permute(2, 0, 1)[..., None] * A)  # (L, batch, d_inner, N)
+    inputs = (delta * u).permute(2, 0, 1)[..., None] * B.permute(2, 0, 1)[:, :, None, :]
+    states = _scripted_linear_recurrence()(decay, inputs)
+    return torch.einsum("lben,lbn->bel", states, C.permute(2, 0, 1)) + D[:, None] * u
+
+
 def _mamba_kernels():
     """(selective_scan_fn, causal_conv1d_fn) from mamba_ssm / causal_conv1d, or None when not installed."""
     try:
@@ -178,7 +213,8 @@ class VideoMambaMixer(nn.Module):
         x = F.silu(conv(x)[..., :length])
         dt, B, C = x_proj(x.transpose(1, 2)).split([self.time_step_rank, self.state_size, self.state_size], -1)
         delta = F.softplus(dt_proj(dt).float()).transpose(1, 2)  # softplus threshold 20, as the CUDA kernel
-        y = selective_scan_blockwise(x.float(), delta, A, B.transpose(1, 2).float(), C.transpose(1, 2).float(), D.float())
+        scan = selective_scan_exportable if torch.onnx.is_in_onnx_export() else selective_scan_blockwise
+        y = scan(x.float(), delta, A, B.transpose(1, 2).float(), C.transpose(1, 2).float(), D.float())
         return (y * F.silu(z.float())).to(x.dtype)
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
@@ -281,19 +317,40 @@ class FrameScorer(nn.Module):
             indices: (N, num_chunks * frames_per_chunk) int64, chosen frame indices in 0..F-1, ascending.
             scores: (N, F) float32 per-frame scores (each chunk's scores sum to chunk_size * P).
         """
-        videos, frames, tokens, dim = features.shape
+        frames, tokens, dim = features.shape[1:]
         chunks = frames // self.chunk_size
-        x = self._round(features.float()).reshape(videos * chunks, self.chunk_size * tokens, dim)
+        # The number of videos is never written as a size here: a traced size is a constant, and the ONNX batch
+        # axis is dynamic.
+        x = self._round(features.float()).reshape(-1, self.chunk_size * tokens, dim)
         logits = self._round(self._round(x @ x.transpose(1, 2)) / math.sqrt(dim))
         attention = self._round(logits.softmax(dim=-1))
         frame_of_token = torch.arange(self.chunk_size, device=x.device).repeat_interleave(tokens)
         one_hot = F.one_hot(frame_of_token, self.chunk_size).to(attention.dtype)
         scores = self._round(self._round(attention @ one_hot).sum(dim=1))  # (videos * chunks, chunk_size)
-        # A stable sort keeps equal scores in index order, so ties go to the lower index.
-        order = torch.sort(scores, dim=-1, descending=self.largest, stable=True).indices[:, : self.frames_per_chunk]
-        offsets = torch.arange(chunks, device=x.device).repeat(videos)[:, None] * self.chunk_size
-        indices = (order.sort(dim=-1).values + offsets).reshape(videos, chunks * self.frames_per_chunk)
-        return indices, scores.reshape(videos, frames)
+        # A stable sort keeps equal scores in index order, so ties go to the lower index. ONNX has no stable sort;
+        # its TopK breaks ties to the lower index too.
+        if torch.onnx.is_in_onnx_export():
+            order = torch.topk(scores, self.frames_per_chunk, dim=-1, largest=self.largest).indices
+        else:
+            order = torch.sort(scores, dim=-1, descending=self.largest, stable=True).indices[:, : self.frames_per_chunk]
+        offsets = torch.arange(chunks, device=x.device)[:, None] * self.chunk_size
+        indices = order.sort(dim=-1).values.view(-1, chunks, self.frames_per_chunk) + offsets
+        return indices.flatten(1), scores.reshape(-1, frames)
+
+
+def adaptive_avg_pool2d(x: torch.Tensor, side: int, output_size: int) -> torch.Tensor:
+    """`F.adaptive_avg_pool2d` of a (N, C, side, side) grid to (N, C, output_size, output_size).
+
+    While exporting to ONNX the same averages are two products with a constant (output_size, side) averaging
+    matrix: the exporter's pooling op needs the spatial sizes statically, which a trace with a dynamic batch loses.
+    """
+    if not torch.onnx.is_in_onnx_export():
+        return F.adaptive_avg_pool2d(x, output_size)
+    weights = torch.zeros(output_size, side, dtype=x.dtype, device=x.device)
+    for i in range(output_size):
+        start, stop = (i * side) // output_size, -(-(i + 1) * side // output_size)
+        weights[i, start:stop] = 1.0 / (stop - start)
+    return weights @ x @ weights.T
 
 
 class ETProjector(nn.Module):
@@ -313,11 +370,10 @@ class ETProjector(nn.Module):
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         x = self.fc2(self.act(self.fc1(tokens)))
-        batch, length, dim = x.shape
-        side = math.isqrt(length)
-        x = self.pool(x.view(batch, side, side, dim).permute(0, 3, 1, 2))
+        side = math.isqrt(x.shape[1])
+        x = adaptive_avg_pool2d(x.view(-1, side, side, x.shape[-1]).permute(0, 3, 1, 2), side, self.pool.output_size)
         x = self.pos_conv(x) + x
-        return x.permute(0, 2, 3, 1).reshape(batch, -1, dim)
+        return x.permute(0, 2, 3, 1).flatten(1, 2)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -478,7 +534,7 @@ class MobileVideoGPTModel(MobileVideoGPTPreTrainedModel):
             pixel_values_context: (N, F, 3, 224, 224) the same frames preprocessed for CLIP.
         """
         cfg = self.config
-        videos, frames = pixel_values_context.shape[:2]
+        frames = pixel_values_context.shape[1]
         if frames != cfg.num_frames or pixel_values_videos.shape[:2] != pixel_values_context.shape[:2]:
             raise ValueError(
                 f"expected both pixel_values_videos and pixel_values_context as (N, {cfg.num_frames}, 3, H, W) with "
@@ -487,22 +543,26 @@ class MobileVideoGPTModel(MobileVideoGPTPreTrainedModel):
         clip = self._clip_patch_features(pixel_values_context.flatten(0, 1))  # (N * F, 196, 768)
         # The original casts CLIP features to the LM dtype before scoring and projecting.
         clip = clip.to(self._projector_dtype())
-        frame_indices, frame_scores = self.frame_scorer(clip.unflatten(0, (videos, frames)))
+        frame_indices, frame_scores = self.frame_scorer(clip.unflatten(0, (-1, frames)))
 
         # All key frames of a video (chunk-major, ascending) go through VideoMamba as ONE clip: a frame's
         # temporal position is its rank in the selection, not its time in the video.
-        key_frames = pixel_values_videos[torch.arange(videos, device=frame_indices.device)[:, None], frame_indices]
+        # The number of videos is never written as a size (-1, gather): traced, it would be a constant in the ONNX
+        # graph, whose batch axis is dynamic.
+        index = frame_indices[:, :, None, None, None].expand(-1, -1, *pixel_values_videos.shape[2:])
+        key_frames = pixel_values_videos.gather(1, index)
         side = cfg.video_config.patches_per_side
         video = self.video_encoder(key_frames)[:, 1:]  # (N, K_total * side**2, 576), CLS dropped
         video = video.reshape(-1, side, side, video.shape[-1]).permute(0, 3, 1, 2)
-        video = F.adaptive_avg_pool2d(video, cfg.video_pool_size).flatten(2).transpose(1, 2)  # (N * K_total, 49, 576)
+        video = adaptive_avg_pool2d(video, side, cfg.video_pool_size).flatten(2).transpose(1, 2)  # (N * K_total, 49, 576)
         # Quirk kept from the original: a chunk's 4 key frames x 49 tokens are concatenated and the video
         # ET-Proj reads those 196 tokens as ONE 14x14 grid, so its pooling and convolution mix frames.
-        chunk_tokens = video.reshape(videos * cfg.num_chunks, cfg.video_tokens_per_chunk_in, -1)
+        chunk_tokens = video.reshape(-1, cfg.video_tokens_per_chunk_in, video.shape[-1])  # (N * num_chunks, 196, 576)
         video_tokens = self.video_projector(chunk_tokens.to(self._projector_dtype()))
         image_tokens = self.image_projector(clip)
         visual_tokens = torch.cat(
-            [image_tokens.reshape(videos, -1, image_tokens.shape[-1]), video_tokens.reshape(videos, -1, video_tokens.shape[-1])],
+            [image_tokens.reshape(-1, frames * image_tokens.shape[1], image_tokens.shape[-1]),
+             video_tokens.reshape(-1, cfg.num_chunks * video_tokens.shape[1], video_tokens.shape[-1])],
             dim=1,
         )
         return MobileVideoGPTVideoFeatures(visual_tokens, frame_indices, frame_scores)
