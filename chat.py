@@ -54,6 +54,7 @@ class VideoChat:
         self.model, self.processor = model, processor
         self.video, self.video_kwargs = str(video), video_kwargs
         self.features = features
+        self.metadata: dict | None = None  # the processor's video_metadata (sampled frames, timestamps), if decoded here
         self.ids: list[int] = []  # every token of the conversation so far
         self.cache = None  # KV cache of self.ids[:-1]
         self.turns: list[Turn] = []
@@ -62,6 +63,7 @@ class VideoChat:
         """Decode and encode the video (once); returns its `MobileVideoGPTVideoFeatures`."""
         if self.features is None:
             pixels = self.processor(videos=self.video, return_tensors="pt", **self.video_kwargs)
+            self.metadata = pixels["video_metadata"][0]
             device = self.model.device
             with torch.no_grad():
                 self.features = self.model.get_video_features(

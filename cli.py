@@ -6,25 +6,28 @@ from pathlib import Path
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from .demo import answer, example_video, load_demo_model
+    from .chat import VideoChat
+    from .demo import example_video, load_demo_model
 
     model, processor, description = load_demo_model(args.model)
     print(f"Model: {description}")
     video = Path(args.video) if args.video else example_video()
     print(f"Video: {video}\nQuestion: {args.question}\nAnswer: ", end="", flush=True)
+    chat = VideoChat(model, processor, video)
     try:
-        result = answer(model, processor, video, args.question, args.max_new_tokens, on_text=lambda t: print(t, end="", flush=True))
+        for text in chat.ask(args.question, max_new_tokens=args.max_new_tokens, do_sample=False):
+            print(text, end="", flush=True)
     except ValueError as error:  # VideoDecodeError (unreadable video) is a ValueError
         print(f"\nmvgpt demo: {error}", file=sys.stderr)
         return 2
-    print()
-    print(f"Sampled frames: {result.sampled_frames}")
-    print(f"Timestamps (s): {[round(t, 2) for t in result.timestamps]}")
-    print(f"Key frames (positions in the 16 sampled): {result.key_frames}")
-    print(f"Frame scores: {[round(s, 2) for s in result.frame_scores]}")
+    turn = chat.turns[-1]
+    print(f"\nSampled frames: {chat.metadata['frame_indices']}")
+    print(f"Timestamps (s): {[round(t, 2) for t in chat.metadata['timestamps']]}")
+    print(f"Key frames (positions in the 16 sampled): {chat.features.frame_indices[0].tolist()}")
+    print(f"Frame scores: {[round(s, 2) for s in chat.features.frame_scores[0].tolist()]}")
     print(
-        f"Speed: first token after {result.seconds_to_first_token:.2f} s (vision included), "
-        f"{result.tokens_per_second:.1f} tokens/s, {result.new_tokens} new tokens, "
+        f"Speed: first token after {turn.seconds_to_first_token:.2f} s (video decoding and encoding included), "
+        f"{turn.tokens_per_second:.1f} tokens/s, {turn.new_tokens} new tokens, "
         f"{model.config.visual_tokens_per_video} visual tokens, {model.device}, {model.dtype}"
     )
     return 0
@@ -63,8 +66,15 @@ def _publish(args: argparse.Namespace) -> int:
 
 
 def _export_onnx(args: argparse.Namespace) -> int:
-    from .hub_upload.export_onnx import run_export_onnx  # optimum-onnx: the [onnx] environment (make compat-env)
-
+    try:
+        from .hub_upload.export_onnx import run_export_onnx
+    except ImportError as error:
+        print(
+            f"mvgpt export-onnx: needs optimum-onnx, which requires transformers < 4.58 ({error}). Run it from the "
+            "[onnx] environment: `make compat-env`, then `.venv-onnx/bin/mvgpt export-onnx ...`",
+            file=sys.stderr,
+        )
+        return 2
     return run_export_onnx(args)
 
 

@@ -9,13 +9,10 @@ a KV cache) runs end to end.
 
 import os
 import tempfile
-import threading
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from transformers import AutoModel, AutoProcessor, CLIPVisionConfig, Qwen2Config, TextIteratorStreamer
+from transformers import AutoModel, AutoProcessor, CLIPVisionConfig, Qwen2Config
 
 from .modeling import MobileVideoGPTConfig, MobileVideoGPTForConditionalGeneration, VideoMambaConfig
 from .processing import MobileVideoGPTProcessor
@@ -97,55 +94,3 @@ def example_video(folder: Path | None = None) -> Path:
     """A generated 6-second clip (moving coloured shapes) for when the user gives none."""
     folder = folder or Path(tempfile.gettempdir())
     return write_video(folder / "mobilevideogpt-example.mp4", num_frames=48, width=320, height=240, fps=8.0)
-
-
-@dataclass
-class Answer:
-    text: str
-    sampled_frames: list[int]
-    timestamps: list[float]
-    key_frames: list[int]
-    frame_scores: list[float]
-    seconds_to_first_token: float
-    tokens_per_second: float
-    new_tokens: int
-
-
-def answer(model, processor, video: str | Path, question: str, max_new_tokens: int = 64, on_text=None) -> Answer:
-    """Answer one question about one video, streaming text pieces to `on_text` as they are generated."""
-    messages = [{"role": "user", "content": [{"type": "video", "path": str(video)}, {"type": "text", "text": question}]}]
-    inputs = processor.apply_chat_template(
-        messages, add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt"
-    )
-    metadata = inputs.pop("video_metadata")[0]
-    start = time.perf_counter()
-    with torch.no_grad():
-        features = model.get_video_features(inputs["pixel_values_videos"], inputs["pixel_values_context"])
-    streamer = TextIteratorStreamer(processor.tokenizer, skip_prompt=True, skip_special_tokens=True)
-    kwargs = dict(
-        input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], video_features=features,
-        max_new_tokens=max_new_tokens, do_sample=False, streamer=streamer,
-    )
-    result: dict = {}
-    thread = threading.Thread(target=lambda: result.update(ids=model.generate(**kwargs)))
-    thread.start()
-    first, pieces = None, []
-    for piece in streamer:
-        first = first or time.perf_counter()
-        pieces.append(piece)
-        if on_text:
-            on_text(piece)
-    thread.join()
-    end = time.perf_counter()
-    new_tokens = result["ids"].shape[1] - inputs["input_ids"].shape[1]
-    first = first or end
-    return Answer(
-        text=processor.decode(result["ids"][0, inputs["input_ids"].shape[1] :], skip_special_tokens=True),
-        sampled_frames=list(metadata["frame_indices"]),
-        timestamps=list(metadata["timestamps"]),
-        key_frames=features.frame_indices[0].tolist(),
-        frame_scores=features.frame_scores[0].tolist(),
-        seconds_to_first_token=first - start,
-        tokens_per_second=(new_tokens - 1) / (end - first) if new_tokens > 1 and end > first else 0.0,
-        new_tokens=new_tokens,
-    )
