@@ -116,11 +116,14 @@ def write_markdown(path: Path, results: list[dict], drift: dict, args: argparse.
     lines = [
         "# ONNX Runtime vs PyTorch on CPU (`benchmarks/onnx_vs_pytorch.py`)",
         "",
-        f"Model `{args.model_dir}` exported to `{args.onnx_dir}`; {args.threads} threads; one generated clip, greedy, "
-        f"{args.new_tokens} new tokens; each engine in its own process.",
+        f"{args.threads} threads; one generated clip, greedy, {args.new_tokens} new tokens; each engine in its own "
+        "process; random weights.",
         f"Sizes: CLIP {vision['hidden_size']} wide x {vision['num_hidden_layers']} layers, VideoMamba {video['hidden_size']} x "
-        f"{video['num_hidden_layers']}, LM {text['hidden_size']} x {text['num_hidden_layers']} layers. With a tiny LM the prefill "
-        "and decode figures are milliseconds of timing noise; only the vision encoder figures carry over.",
+        f"{video['num_hidden_layers']}, LM {text['hidden_size']} x {text['num_hidden_layers']} layers."
+        + (
+            " With a tiny LM the prefill and decode figures are timing noise; only the vision encoder figures carry over."
+            if text["hidden_size"] < 512 else ""
+        ),
         "",
         "| engine | vision encoder (s) | TTFT: vision + prefill (s) | prompt tokens | decode (tokens/s) | peak RSS (MiB) |",
         "|---|---|---|---|---|---|",

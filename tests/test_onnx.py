@@ -231,3 +231,27 @@ def test_int8_graphs_run_and_drift_little(exported, two_videos, onnx_features, r
 def test_answer_from_a_video_path(runner, video_dir):
     video = write_video(video_dir / "onnx-answer.mp4", num_frames=24, width=64, height=48, fps=8)
     assert isinstance(runner.answer(video, "What happens?", max_new_tokens=4), str)
+
+
+def test_fp16_export_matches_pytorch_fp16(tmp_path, tiny_tokenizer, video_dir):
+    """`--dtype fp16`: the LM and projectors in fp16 (encoders fp32, as in PyTorch), same key frames, close tokens."""
+    torch.manual_seed(0)
+    MobileVideoGPTForConditionalGeneration(tiny_config(tiny_tokenizer)).save_pretrained(tmp_path / "model")
+    MobileVideoGPTProcessor(default_image_processor(), tiny_tokenizer).save_pretrained(tmp_path / "model")
+    runner = MobileVideoGPTOnnxRunner(export_onnx(tmp_path / "model", tmp_path / "onnx", dtype="fp16", validate=False))
+    video = write_video(video_dir / "onnx-fp16.mp4", num_frames=40, width=64, height=48, fps=8)
+    messages = [{"role": "user", "content": [{"type": "video", "path": str(video)}, {"type": "text", "text": "What?"}]}]
+    inputs = runner.processor.apply_chat_template(
+        messages, add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="np"
+    )
+    onnx = runner.get_video_features(inputs["pixel_values_videos"], inputs["pixel_values_context"])
+    half = MobileVideoGPTForConditionalGeneration.from_pretrained(tmp_path / "model", dtype=torch.float16).eval()
+    with torch.no_grad():
+        reference = half.get_video_features(
+            torch.from_numpy(inputs["pixel_values_videos"]), torch.from_numpy(inputs["pixel_values_context"])
+        )
+    assert onnx["visual_tokens"].dtype == np.float16
+    assert np.array_equal(onnx["frame_indices"], reference.frame_indices.numpy())
+    error = relative_error(onnx["visual_tokens"].astype(np.float32), reference.visual_tokens.float().numpy())
+    assert error < 1e-2, error
+    assert isinstance(runner.answer(video, "What happens?", max_new_tokens=4), str)
