@@ -365,13 +365,13 @@ class ETProjector(nn.Module):
         self.fc1 = nn.Linear(in_dim, out_dim)
         self.act = nn.GELU()
         self.fc2 = nn.Linear(out_dim, out_dim)
-        self.pool = nn.AdaptiveAvgPool2d(pool_size)
+        self.pool_size = pool_size
         self.pos_conv = nn.Conv2d(out_dim, out_dim, kernel_size=3, padding=1, groups=out_dim)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         x = self.fc2(self.act(self.fc1(tokens)))
         side = math.isqrt(x.shape[1])
-        x = adaptive_avg_pool2d(x.view(-1, side, side, x.shape[-1]).permute(0, 3, 1, 2), side, self.pool.output_size)
+        x = adaptive_avg_pool2d(x.view(-1, side, side, x.shape[-1]).permute(0, 3, 1, 2), side, self.pool_size)
         x = self.pos_conv(x) + x
         return x.permute(0, 2, 3, 1).flatten(1, 2)
 
