@@ -10,7 +10,7 @@ TORCH := torch==2.13.0
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test env compat-env bench clean
+.PHONY: demo test env compat-env bench bench-quick bench-parts clean
 
 # The web demo (space/app.py) on http://127.0.0.1:7860; `mvgpt demo` still answers one question in the terminal.
 demo: $(VENV)/.installed
@@ -22,7 +22,15 @@ test: $(VENV)/.installed $(COMPAT)/.installed $(CHROMIUM)
 	  if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; elif [ $$rc -ne 0 ]; then exit $$rc; fi
 	$(COMPAT)/bin/python -m pytest -p no:cacheprovider tests/test_modeling.py tests/test_chat.py tests/test_onnx.py
 
+# Ours vs SmolVLM2 / LLaVA-OneVision and the machine's physical limits -> benchmarks/RESULTS.md, results.png,
+# results.json (~25 min on 2 cores; bench-quick: < 10 min). bench-parts: time per part -> benchmarks/model_parts.md.
 bench: $(VENV)/.installed
+	$(VENV)/bin/python benchmarks/run.py
+
+bench-quick: $(VENV)/.installed
+	$(VENV)/bin/python benchmarks/run.py --quick
+
+bench-parts: $(VENV)/.installed
 	$(VENV)/bin/python benchmarks/model_parts.py
 
 env: $(VENV)/.installed

@@ -1,0 +1,255 @@
+"""RESULTS.md (head), results.png from benchmarks/results.json (written by benchmarks/run.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+KEEP_FROM = "## Web demo under load"  # the section below this heading (benchmarks/space_load.py) is kept as it is
+ONNX_FIGURES = (
+    "ONNX Runtime (cited, not re-run: `benchmarks/onnx_vs_pytorch.md`, measured 2026-11-24 with 32 new tokens, "
+    "same machine, 2 threads, transformers 4.57.6, a 6 s clip, 2,433-token prompt): time to first token PyTorch "
+    "26.6 s, ORT fp32 39.6 s, ORT int8 28.7 s; decode 5.9 / 10.2 / 8.3 tokens/s; peak RSS 5.2 / 7.3 / 5.5 GiB; "
+    "ORT fp32 greedy tokens identical to PyTorch. Exporting takes 171 s and 9.6 GiB."
+)
+
+LABELS = {
+    "mvgpt-0.5b-fp32": ("Mobile-VideoGPT-0.5B (ours)", "fp32, 16 frames"),
+    "mvgpt-0.5b-int8": ("Mobile-VideoGPT-0.5B (ours)", "int8 LM, 16 frames"),
+    "mvgpt-1.5b-fp32": ("Mobile-VideoGPT-1.5B (ours)", "fp32, 16 frames"),
+    "mvgpt-1.5b-int8": ("Mobile-VideoGPT-1.5B (ours)", "int8 LM, 16 frames"),
+    "smolvlm2-500m-fps": ("SmolVLM2-500M-Video", "fp32, 1 fps"),
+    "smolvlm2-500m-16f": ("SmolVLM2-500M-Video", "fp32, 16 frames"),
+    "llava-ov-0.5b-16f": ("LLaVA-OneVision-0.5B", "fp32, 16 frames"),
+    "llava-ov-0.5b-32f": ("LLaVA-OneVision-0.5B", "fp32, 32 frames"),
+}
+
+
+def _f(value, digits=2, suffix=""):
+    if value is None:
+        return "–"
+    return f"{value:.{digits}f}{suffix}"
+
+
+def _load(case):
+    before, after = case.get("load_average_before"), case.get("load_average_after")
+    return f"{before[0]:.2f}→{after[0]:.2f}" if before and after else "–"
+
+
+def write_report(stored: dict, folder: Path) -> None:
+    cases, setup = stored.get("cases", {}), stored.get("setup", {})
+    limits = cases.get("limits", {})
+    lines = [
+        "# Benchmark results",
+        "",
+        "Written by `benchmarks/run.py` (`make bench`; `--quick` for the short set). Every figure below is from "
+        "`benchmarks/results.json`; the load average (1 min, before→after each case) is beside each row because the "
+        "2 cores are shared.",
+        "",
+        "Setup: " + "; ".join(f"{k}: {v}" for k, v in setup.items()) + ".",
+        "",
+        "Settings: the same generated clip and question for every model, greedy, "
+        f"{setup.get('new_tokens', 64)} new tokens with EOS ignored, real sizes with random weights (published "
+        "config.json values), sdpa attention, each case in a fresh process. Ours reads the .mp4 through its own "
+        "processor; the peers' processors need torchvision (not installed), so their frames come from the same "
+        "decoder (decord) and are resized and normalised with torch as their processors do, and their prompts carry "
+        "the placeholder counts their transformers code expects (the text tokens are stand-ins).",
+        "",
+        "Columns: *load* = building the model (random init); *pre* = decoding the video + preprocessing + prompt; "
+        "*vision* = encoders + projectors (timed inside `generate`); *prefill* = the prompt's LM forward; *TTFT* = "
+        "file to first token; *decode* = tokens 2..N per second; *e2e* = N tokens / (file to last token); *RSS* = "
+        "peak resident memory while answering (sampled every 20 ms; the process peak, model building included, in "
+        "results.json).",
+        "",
+        "| model | setting | load (s) | pre (s) | vision (s) | prefill (s) | TTFT (s) | decode (tok/s) | e2e (tok/s) "
+        "| RSS (MiB) | visual tokens | prompt tokens | params | load avg |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, (model, setting) in LABELS.items():
+        c = cases.get(name)
+        if not c:
+            continue
+        if "error" in c:
+            lines.append(f"| {model} | {setting} | failed: {c['error'][:80]} |||||||||||")
+            continue
+        lines.append(
+            f"| {model} | {setting} | {_f(c['load_s'], 1)} | {_f(c['preprocess_s'])} | {_f(c['vision_s'])} | "
+            f"{_f(c['prefill_s'])} | {_f(c['ttft_s'])} | {_f(c['decode_tokens_per_s'])} | "
+            f"{_f(c['end_to_end_tokens_per_s'], 3)} | {c['peak_rss_mib']:.0f} | {c['visual_tokens']} | "
+            f"{c['prompt_tokens']} | {c['params'] / 1e9:.3f}B | {_load(c)} |"
+        )
+    lines += ["", ONNX_FIGURES, ""]
+
+    # Physical limits.
+    if limits and "error" not in limits:
+        bw, gflops = limits["bandwidth_GBps"], limits["gemm_fp32_GFLOPs"]
+        lines += [
+            "## Physical limits of this machine",
+            "",
+            f"Measured in their own process (load {_load(limits)}): weight streaming {bw:.1f} GB/s (fp32 read "
+            f"{limits['read_sum_fp32_GBps']:.1f} GB/s, fp32 GEMV over a 1 GiB matrix {limits['gemv_fp32_GBps']:.1f} "
+            f"GB/s, int8 dynamic-quantized GEMV {limits['gemv_int8_dynamic_GBps']:.1f} GB/s of weights); matmul "
+            f"{gflops:.0f} GFLOP/s fp32 (best of three LM-shaped GEMMs), {limits['gemm_int8_dynamic_GFLOPs']:.0f} "
+            "GFLOP/s int8 dynamic (2048x896x4864).",
+            "",
+            "Decode bound = bandwidth / (weight bytes per token); with the KV cache read too in brackets. Prefill "
+            "bound = prefill FLOPs / matmul throughput (fp32 throughput; int8 rows use the int8 GEMM figure for the "
+            "linears).",
+            "",
+            "| model | weight bytes / token | decode bound (tok/s) | measured decode | % of bound | prefill GFLOP | "
+            "prefill bound (s) | measured prefill (s) | % of bound |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for name in ("mvgpt-0.5b-fp32", "mvgpt-0.5b-int8", "mvgpt-1.5b-fp32", "mvgpt-1.5b-int8"):
+            c = cases.get(name)
+            if not c or "error" in c:
+                continue
+            weights, kv = c["weight_bytes_per_token"], c["kv_bytes_per_token"]
+            bound, bound_kv = bw * 1e9 / weights, bw * 1e9 / (weights + kv)
+            rate = limits["gemm_int8_dynamic_GFLOPs"] if "int8" in name else gflops
+            prefill_bound = c["prefill_flops"] / (rate * 1e9)
+            model, setting = LABELS[name]
+            lines.append(
+                f"| {model.replace(' (ours)', '')} {setting.split(',')[0]} | {weights / 1e9:.3f} GB | {bound:.1f} "
+                f"({bound_kv:.1f}) | {c['decode_tokens_per_s']:.2f} | {100 * c['decode_tokens_per_s'] / bound:.0f} % "
+                f"| {c['prefill_flops'] / 1e9:.0f} | {prefill_bound:.1f} | {c['prefill_s']:.1f} | "
+                f"{100 * prefill_bound / c['prefill_s']:.0f} % |"
+            )
+        lines.append("")
+
+    # Our speed-ups.
+    chat = cases.get("mvgpt-0.5b-chat")
+    if chat and "error" not in chat:
+        t1, t2 = chat["turns"]
+        rec = chat["follow_up_recomputed"]
+        lines += [
+            "## Follow-up question on the same video (`mobilevideogpt.chat.VideoChat`, 0.5B fp32)",
+            "",
+            "| turn | time to first token (s) | prompt tokens computed | decode (tok/s) |",
+            "|---|---|---|---|",
+            f"| first question | {t1['seconds_to_first_token']:.2f} | {t1['prefilled_tokens']} | {t1['tokens_per_second']:.2f} |",
+            f"| follow-up (visual features + KV cache reused) | {t2['seconds_to_first_token']:.2f} | "
+            f"{t2['prefilled_tokens']} | {t2['tokens_per_second']:.2f} |",
+            f"| follow-up recomputed from scratch (features reused, no cache) | {rec['seconds_to_first_token']:.2f} | "
+            f"{rec['prompt_tokens']} | – |",
+            "",
+            f"Follow-up answer equal to full recomputation: {'yes' if chat['follow_up_tokens_equal_recomputation'] else 'NO'} "
+            f"({chat['follow_up_tokens_matching']} of {t2['new_tokens']} tokens). Load {_load(chat)}.",
+            "",
+        ]
+    batch = cases.get("mvgpt-0.5b-batch4")
+    if batch and "error" not in batch:
+        lines += [
+            f"## Batch of {batch['batch']} clips vs {batch['batch']} single runs (0.5B fp32, {setup.get('new_tokens', 64)} tokens each)",
+            "",
+            "| | wall (s) | decode (tok/s, all answers) | time to first token (s) |",
+            "|---|---|---|---|",
+            f"| {batch['batch']} single runs | {batch['singles_total_s']:.1f} | {batch['singles_decode_tokens_per_s']:.2f} | "
+            + " / ".join(f"{t:.1f}" for t in batch["singles_ttft_s"]) + " |",
+            f"| one batch | {batch['batch_total_s']:.1f} | {batch['batch_decode_tokens_per_s']:.2f} | {batch['batch_ttft_s']:.1f} "
+            f"(vision {batch['batch_vision_s']:.1f}, prefill {batch['batch_prefill_s']:.1f}) |",
+            "",
+            f"Batch speed-up: {batch['speedup']:.2f}x. Load {_load(batch)}.",
+            "",
+        ]
+    drift_rows = [(n, cases[n]["int8_drift"]) for n in ("mvgpt-0.5b-int8", "mvgpt-1.5b-int8")
+                  if n in cases and cases[n].get("int8_drift")]
+    if drift_rows:
+        lines += [
+            "## int8 accuracy drift (`mobilevideogpt.quantize.quantize_int8` vs fp32, same random weights and video)",
+            "",
+            "| model | first-token logits max rel. error | cosine | first token same | greedy tokens equal "
+            "(same prefix) | teacher-forced top-1 agreement |",
+            "|---|---|---|---|---|---|",
+        ]
+        for name, d in drift_rows:
+            if "error" in d:
+                lines.append(f"| {name} | {d['error']} |||||")
+                continue
+            lines.append(
+                f"| {name} | {d['first_logits_max_rel']:.3f} | {d['first_logits_cosine']:.4f} | {d['first_token_same']} | "
+                f"{d['greedy_tokens_equal']} ({d['greedy_same_prefix']}) | {d['teacher_forced_top1_agreement']:.3f} |"
+            )
+        lines += [
+            "",
+            "Random weights give nearly flat logits (neighbouring candidates differ by a few 1e-3), so top-1 "
+            "agreement here is a pessimistic measure: trained weights have far larger margins.",
+            "",
+        ]
+    scan = cases.get("scan")
+    if scan and "error" not in scan:
+        s = scan["scan"]["seconds"]
+        ours = s["blockwise (ours, fp32)"]
+        lines += [
+            "## VideoMamba's selective scan (one direction of one layer: d_inner 1152, state 16, 1569 tokens)",
+            "",
+            "| implementation | seconds | ours is faster by |",
+            "|---|---|---|",
+        ]
+        lines += [f"| {k} | {v:.3f} | {v / ours:.1f}x |" for k, v in s.items()]
+        lines += [
+            "",
+            f"VideoMamba-M on 8 key frames: {scan['videomamba_s']:.2f} s, of which the {scan['scans']} scans "
+            f"{scan['videomamba_scan_s']:.2f} s ({100 * scan['videomamba_scan_s'] / scan['videomamba_s']:.0f} %). "
+            f"Load {_load(scan)}.",
+            "",
+        ]
+    profile = cases.get("profile")
+    if profile and "error" not in profile:
+        for part in ("prefill", "decode"):
+            p = profile[part]
+            lines += [
+                f"## Profile: 0.5B fp32 {part} ({p['what']}), torch.profiler, self CPU time",
+                "",
+                "| op | share | ms |",
+                "|---|---|---|",
+            ]
+            lines += [f"| `{op}` | {share:.1f} % | {ms:.1f} |" for op, share, ms in p["top"]]
+            lines += ["", p.get("note", ""), ""]
+    lines += [
+        "## GPU",
+        "",
+        "Not run: this machine has no GPU. On a CUDA machine `benchmarks/run.py` runs `cuda_cases()` instead: "
+        "fp16 and bf16 with and without the mamba_ssm / causal_conv1d kernels, a static KV cache with and without "
+        "torch.compile, and the peers in bf16 (peak GPU memory from torch.cuda.max_memory_allocated). That path "
+        "has not been executed.",
+        "",
+    ]
+    chart = write_chart(cases, folder / "results.png")
+    if chart:
+        lines += [f"![time to first token and end-to-end speed]({chart.name})", ""]
+
+    results = folder / "RESULTS.md"
+    old = results.read_text() if results.exists() else ""
+    kept = old[old.index(KEEP_FROM):] if KEEP_FROM in old else ""
+    results.write_text("\n".join(lines) + ("\n" + kept if kept else ""))
+
+
+def write_chart(cases: dict, path: Path) -> Path | None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    rows = [(f"{LABELS[n][0].replace(' (ours)', '*')}\n{LABELS[n][1]}", cases[n]) for n in LABELS
+            if n in cases and "error" not in cases[n]]
+    if not rows:
+        return None
+    fig, axes = plt.subplots(1, 2, figsize=(12, 0.6 * len(rows) + 1.5))
+    names = [r[0] for r in rows][::-1]
+    colours = ["tab:blue" if "*" in n else "tab:gray" for n in names]
+    for ax, key, title in ((axes[0], "ttft_s", "time to first token from the file (s, lower is better)"),
+                           (axes[1], "end_to_end_tokens_per_s", "end-to-end tokens/s, 64 tokens (higher is better)")):
+        values = [r[1][key] for r in rows][::-1]
+        ax.barh(names, values, color=colours)
+        for y, v in enumerate(values):
+            ax.text(v, y, f" {v:.2f}", va="center", fontsize=8)
+        ax.set_title(title, fontsize=10)
+        ax.tick_params(axis="y", labelsize=8)
+    axes[1].set_yticklabels([])
+    fig.suptitle("CPU, 2 threads, fp32 unless int8, random weights at real sizes (* = ours)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
