@@ -621,7 +621,15 @@ def run_scan(**_) -> dict:
         encoder(frames)
         total = time.perf_counter() - start
         modeling_mobilevideogpt.selective_scan_blockwise = original
-    return {"scan": scan, "videomamba_s": total, "videomamba_scan_s": sum(spent), "scans": len(spent)}
+        state, decay, inputs = torch.randn(1, 1152, 16), torch.rand(1, 1152, 16), torch.randn(1, 1152, 16)
+        for _ in range(100):
+            state = torch.addcmul(inputs, decay, state)
+        start = time.perf_counter()
+        for _ in range(2000):
+            state = torch.addcmul(inputs, decay, state)
+        step = (time.perf_counter() - start) / 2000
+    return {"scan": scan, "videomamba_s": total, "videomamba_scan_s": sum(spent), "scans": len(spent),
+            "addcmul_step_us": step * 1e6}
 
 
 def run_profile(**_) -> dict:
