@@ -251,16 +251,32 @@ def prefill_flops(text_config, tokens: int) -> int:
     return layers * (2 * linear * tokens + attention) + 2 * h * text_config.vocab_size
 
 
-def run_limits(**_) -> dict:
+def run_limits(device: str = "cpu", **_) -> dict:
     def median_time(fn, repeats=7):
         fn()
         times = []
         for _ in range(repeats):
+            sync()
             start = time.perf_counter()
             fn()
+            sync()
             times.append(time.perf_counter() - start)
         return statistics.median(times)
 
+    if device == "cuda":  # GPU: half-precision GEMV over 2 GiB (streaming) and a large GEMM (throughput)
+        out = {}
+        with torch.no_grad():
+            for dtype in (torch.float16, torch.bfloat16):
+                weight = torch.randn(32768, 32768, device=device, dtype=dtype)
+                x = torch.randn(1, 32768, device=device, dtype=dtype)
+                t = median_time(lambda: torch.nn.functional.linear(x, weight))
+                out[f"gemv_{str(dtype)[6:]}_GBps"] = weight.numel() * 2 / t / 1e9
+                a, b = torch.randn(8192, 8192, device=device, dtype=dtype), torch.randn(8192, 8192, device=device, dtype=dtype)
+                t = median_time(lambda: a @ b)
+                out[f"gemm_{str(dtype)[6:]}_GFLOPs"] = 2 * 8192**3 / t / 1e9
+                del weight, a, b
+        out["bandwidth_GBps"] = max(out["gemv_float16_GBps"], out["gemv_bfloat16_GBps"])
+        return out
     out = {}
     with torch.no_grad():
         rows, cols = 16384, 16384  # 1 GiB fp32: far beyond the caches
@@ -546,6 +562,8 @@ def run_llava(video: str, frames: int, new_tokens: int = NEW_TOKENS, device="cpu
     extra = {"cache_implementation": "static", "disable_compile": not compile} if static_cache else {}
     result = timed_generate(model, inputs, sink, new_tokens, **extra)
     result["peak_rss_mib"] = sampler.stop() / 2**20
+    if device == "cuda":
+        result["peak_gpu_mib"] = torch.cuda.max_memory_allocated() / 2**20
     result.update(load_s=load, params=params, visual_tokens=visual, frames=frames,
                   prefill_flops=prefill_flops(cfg.text_config, result["prompt_tokens"]))
     return finish(result, preprocess)
@@ -587,6 +605,8 @@ def run_smolvlm(video: str, frames: int | None, new_tokens: int = NEW_TOKENS, de
     extra = {"cache_implementation": "static", "disable_compile": not compile} if static_cache else {}
     result = timed_generate(model, inputs, sink, new_tokens, **extra)
     result["peak_rss_mib"] = sampler.stop() / 2**20
+    if device == "cuda":
+        result["peak_gpu_mib"] = torch.cuda.max_memory_allocated() / 2**20
     result.update(load_s=load, params=params, visual_tokens=per_frame * len(indices), frames=len(indices),
                   prefill_flops=prefill_flops(cfg.text_config, result["prompt_tokens"]))
     return finish(result, preprocess)
@@ -694,7 +714,7 @@ def run_profile(**_) -> dict:
 # --- CUDA variants (not run on the CPU machine these results come from) -------------------------------------
 def cuda_cases() -> dict:
     """GPU variants: half precision, mamba kernels on/off, static cache with and without torch.compile."""
-    cases = {"limits-cuda": ("limits", {})}
+    cases = {"limits-cuda": ("limits", dict(device="cuda"))}
     for dtype in ("float16", "bfloat16"):
         for kernels in (True, False):
             cases[f"mvgpt-0.5b-{dtype}-{'kernels' if kernels else 'nokernels'}"] = (
@@ -782,8 +802,11 @@ def main(argv=None) -> int:
 
         SCRATCH.mkdir(exist_ok=True)
         video = str(write_video(SCRATCH / "clip.mp4", **VIDEO))
-        stored["setup"] = setup(args.threads, args.new_tokens)
-        stored["setup"]["mode"] = "quick" if args.quick else ("cases" if args.cases else "full")
+        if args.cases and "setup" in stored:  # a partial rerun: keep the session's setup, note the update
+            stored["setup"]["updated"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()) + f" ({args.cases})"
+        else:
+            stored["setup"] = setup(args.threads, args.new_tokens)
+            stored["setup"]["mode"] = "quick" if args.quick else "full"
         for name in names:
             before = load_average()
             start = time.perf_counter()
