@@ -7,15 +7,19 @@ from pathlib import Path
 
 def _demo(args: argparse.Namespace) -> int:
     from .chat import VideoChat
-    from .demo import example_video, load_demo_model
+    from .demo import example_clips, load_demo_model
 
     model, processor, description = load_demo_model(args.model)
     print(f"Model: {description}")
-    video = Path(args.video) if args.video else example_video()
-    print(f"Video: {video}\nQuestion: {args.question}\nAnswer: ", end="", flush=True)
+    if args.video:
+        video, question = Path(args.video), args.question or "What happens in this video?"
+    else:
+        video, example_question = example_clips(count=1)[0]
+        question = args.question or example_question
+    print(f"Video: {video}\nQuestion: {question}\nAnswer: ", end="", flush=True)
     chat = VideoChat(model, processor, video)
     try:
-        for text in chat.ask(args.question, max_new_tokens=args.max_new_tokens, do_sample=False):
+        for text in chat.ask(question, max_new_tokens=args.max_new_tokens, do_sample=False):
             print(text, end="", flush=True)
     except ValueError as error:  # VideoDecodeError (unreadable video) is a ValueError
         print(f"\nmvgpt demo: {error}", file=sys.stderr)
@@ -78,14 +82,64 @@ def _export_onnx(args: argparse.Namespace) -> int:
     return run_export_onnx(args)
 
 
+def _train(args: argparse.Namespace) -> int:
+    from .training.data import DataError
+    from .training.train import TrainConfig, train
+
+    overrides = {
+        "epochs": args.epochs, "learning_rate": args.learning_rate, "batch_size": args.batch_size,
+        "gradient_accumulation_steps": args.gradient_accumulation_steps, "max_steps": args.max_steps,
+        "seed": args.seed, "media_root": args.media_root, "lora_r": args.lora_r, "lora_alpha": args.lora_alpha,
+        "dataloader_num_workers": args.num_workers,
+    }
+    try:
+        if args.config:
+            config = TrainConfig.from_file(args.config, **overrides)
+        else:
+            config = TrainConfig(**{key: value for key, value in overrides.items() if value is not None})
+        output = train(args.stage, args.model, args.data, args.output, config)
+    except (DataError, ValueError, FileNotFoundError) as error:
+        print(f"mvgpt train: {error}", file=sys.stderr)
+        return 1
+    print(f"Wrote {output} (loss curve: {Path(output) / 'loss.png'})")
+    return 0
+
+
+def _synth(args: argparse.Namespace) -> int:
+    from .training.synth import write_dataset
+
+    data = write_dataset(args.out, args.n, args.seed, args.turns)
+    print(f"Wrote {args.n} clips to {Path(args.out) / 'clips'} and their questions to {data}")
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    import json
+
+    from .processing import VideoDecodeError
+    from .training.data import DataError
+    from .training.evaluate import evaluate, format_report
+
+    try:
+        report = evaluate(args.model, args.data, limit=args.limit, media_root=args.media_root)
+    except (DataError, VideoDecodeError, OSError) as error:
+        print(f"mvgpt eval: {error}", file=sys.stderr)
+        return 1
+    print(format_report(report))
+    output = Path(args.output) if args.output else Path(args.data).with_name("eval_results.json")
+    output.write_text(json.dumps(report, indent=1))
+    print(f"Wrote {output}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mvgpt", description="Mobile-VideoGPT for Hugging Face transformers")
     commands = parser.add_subparsers(dest="command", required=True)
 
     demo = commands.add_parser("demo", help="answer a question about a video (a generated clip by default)")
     demo.add_argument("--model", help="Hub id or folder (default: $MVGPT_MODEL, the Hub model, or the embedded model)")
-    demo.add_argument("--video", help="video file (default: a generated example clip)")
-    demo.add_argument("--question", default="What happens in this video?")
+    demo.add_argument("--video", help="video file (default: a generated clip of coloured shapes)")
+    demo.add_argument("--question", help="default: a question about the example clip, or 'What happens in this video?'")
     demo.add_argument("--max-new-tokens", type=int, default=32)
     demo.set_defaults(run=_demo)
 
@@ -126,6 +180,41 @@ def main(argv: list[str] | None = None) -> int:
     onnx.add_argument("--quantize", choices=["int8"])
     onnx.add_argument("--no-validate", action="store_true", help="skip the onnxruntime-vs-PyTorch check after export")
     onnx.set_defaults(run=_export_onnx)
+
+    train = commands.add_parser("train", help="run one stage of the training recipe (Trainer + PEFT; accelerate launch for several processes)")
+    train.add_argument("--stage", type=int, choices=[1, 2, 3], required=True,
+                       help="1: video projector, 2: image projector, 3: LoRA instruction tuning")
+    train.add_argument("--data", required=True, help="LLaVA-style JSON (video or image path + conversations)")
+    train.add_argument("--model", required=True, help="model folder or Hub id to start from")
+    train.add_argument("--output", required=True, help="new folder for the trained model")
+    train.add_argument("--config", help="JSON or YAML file of training settings (fields of training.train.TrainConfig)")
+    train.add_argument("--media-root", help="folder the data's paths are relative to (default: the JSON's folder)")
+    train.add_argument("--epochs", type=float)
+    train.add_argument("--learning-rate", type=float)
+    train.add_argument("--batch-size", type=int, help="per device")
+    train.add_argument("--gradient-accumulation-steps", type=int)
+    train.add_argument("--max-steps", type=int)
+    train.add_argument("--lora-r", type=int)
+    train.add_argument("--lora-alpha", type=int)
+    train.add_argument("--num-workers", type=int, help="data loader workers")
+    train.add_argument("--seed", type=int)
+    train.set_defaults(run=_train)
+
+    synth = commands.add_parser("synth", help="write synthetic video QA: clips of moving shapes + questions JSON")
+    synth.add_argument("--out", required=True)
+    synth.add_argument("--n", type=int, required=True, help="number of clips")
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--turns", type=int, default=1,
+                       help="questions per record (1: one record per question; more: multi-turn records)")
+    synth.set_defaults(run=_synth)
+
+    evaluate = commands.add_parser("eval", help="exact-match accuracy of a model folder on a QA JSON, overall and per type")
+    evaluate.add_argument("--model", required=True, help="model folder or Hub id")
+    evaluate.add_argument("--data", required=True)
+    evaluate.add_argument("--limit", type=int, help="first N questions only")
+    evaluate.add_argument("--media-root")
+    evaluate.add_argument("--output", help="JSON report (default: eval_results.json beside the data)")
+    evaluate.set_defaults(run=_eval)
 
     args = parser.parse_args(argv)
     return args.run(args)

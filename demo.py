@@ -1,63 +1,31 @@
-"""The model the demo runs, and one end-to-end answer on a video.
+"""The model the demo runs, and example clips it can answer about.
 
 `load_demo_model` returns the model named by `--model` / `$MVGPT_MODEL`, else the published Hub model when the
-Hub is reachable, else the embedded default: a tiny Mobile-VideoGPT with random weights built from config (same
-architecture, small widths, a small tokenizer). The embedded model is UNTRAINED: its answers are noise; it shows
-that the whole pipeline (decoding, both pixel pipelines, CLIP, frame scoring, VideoMamba, both ET-Proj, Qwen2 with
-a KV cache) runs end to end.
+Hub is reachable, else the embedded demo model committed in `training/demo_model/`: a 1.5 M-parameter
+Mobile-VideoGPT (the real architecture at small widths, the package's small tokenizer) trained by this project's
+three-stage recipe on synthetic clips of coloured shapes (`training/demo_model.py`). It answers questions about such
+clips (a shape's colour or kind, which way one moves, how many there are, which appears first or last, whether two
+touch) and nothing else; every stage of the real pipeline runs for it.
 """
 
 import os
+import random
 import tempfile
 from pathlib import Path
 
 import torch
-from transformers import AutoModel, AutoProcessor, CLIPVisionConfig, Qwen2Config
+from transformers import AutoModel, AutoProcessor
 
-from .modeling import MobileVideoGPTConfig, MobileVideoGPTForConditionalGeneration, VideoMambaConfig
-from .processing import MobileVideoGPTProcessor
-from .processing.processing_mobilevideogpt import default_image_processor
-from .tiny import build_tiny_tokenizer, write_video
+from .tiny import write_video
+from .training.synth import FPS, make_scene, questions, render
 
 # Where `mvgpt push` publishes the converted 0.5B model.
 HUB_MODEL_ID = "mobile-videogpt/Mobile-VideoGPT-0.5B"
-EMBEDDED_DIR = Path(os.environ.get("MVGPT_CACHE", Path.home() / ".cache" / "mobilevideogpt")) / "tiny-random-v1"
-UNTRAINED_NOTICE = "embedded tiny model with RANDOM weights (untrained): answers are meaningless"
-
-
-def tiny_config(tokenizer) -> MobileVideoGPTConfig:
-    """Real architecture and token counts (2402 visual tokens per video), small widths."""
-    return MobileVideoGPTConfig(
-        vision_config=CLIPVisionConfig(
-            hidden_size=64, intermediate_size=128, num_hidden_layers=3, num_attention_heads=4, image_size=224,
-            patch_size=16, hidden_act="quick_gelu",
-        ),
-        video_config=VideoMambaConfig(hidden_size=48, num_hidden_layers=2, state_size=8),
-        text_config=Qwen2Config(
-            vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-            num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True, rope_theta=1e6,
-            bos_token_id=None, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
-        ),
-        image_token_id=tokenizer.convert_tokens_to_ids("<|image_pad|>"),
-        video_token_id=tokenizer.convert_tokens_to_ids("<|video_pad|>"),
-    )
-
-
-def build_embedded_model(folder: Path = EMBEDDED_DIR, seed: int = 0) -> Path:
-    """Write the embedded tiny random model (weights, config, processor, remote code) to `folder` once."""
-    if (folder / "config.json").exists():
-        return folder
-    tokenizer = build_tiny_tokenizer()
-    torch.manual_seed(seed)
-    model = MobileVideoGPTForConditionalGeneration(tiny_config(tokenizer))
-    model.generation_config.eos_token_id = tokenizer.eos_token_id
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
-    processor = MobileVideoGPTProcessor(image_processor=default_image_processor(), tokenizer=tokenizer)
-    partial = folder.with_name(folder.name + ".partial")
-    model.save_pretrained(partial)
-    processor.save_pretrained(partial)
-    partial.rename(folder)
-    return folder
+DEMO_MODEL_DIR = Path(__file__).resolve().parent / "training" / "demo_model"
+DEMO_NOTICE = (
+    "embedded demo model (1.5 M parameters, trained here on synthetic clips of coloured shapes: it answers "
+    "questions about such clips only)"
+)
 
 
 def hub_reachable(model_id: str, timeout: float = 5.0) -> bool:
@@ -79,7 +47,7 @@ def resolve_model(model: str | None = None) -> tuple[str, str]:
         return model, f"model {model}"
     if hub_reachable(HUB_MODEL_ID):
         return HUB_MODEL_ID, f"Hub model {HUB_MODEL_ID}"
-    return str(build_embedded_model()), UNTRAINED_NOTICE
+    return str(DEMO_MODEL_DIR), DEMO_NOTICE
 
 
 def load_demo_model(model: str | None = None, dtype: torch.dtype = torch.float32):
@@ -90,7 +58,20 @@ def load_demo_model(model: str | None = None, dtype: torch.dtype = torch.float32
     return loaded, processor, description
 
 
-def example_video(folder: Path | None = None) -> Path:
-    """A generated 6-second clip (moving coloured shapes) for when the user gives none."""
-    folder = folder or Path(tempfile.gettempdir())
-    return write_video(folder / "mobilevideogpt-example.mp4", num_frames=48, width=320, height=240, fps=8.0)
+def example_clips(folder: Path | None = None, count: int = 3) -> list[tuple[Path, str]]:
+    """Writes `count` synthetic shape clips (16 s, 128x128, about 20 KB each) once; returns `(clip, question)` pairs,
+    each question one the embedded model was trained to answer."""
+    folder = folder or Path(tempfile.gettempdir()) / "mobilevideogpt-examples"
+    folder.mkdir(parents=True, exist_ok=True)
+    pairs = []
+    for seed in range(count):
+        rng = random.Random(f"example-{seed}")
+        scene = make_scene(rng)
+        kinds = {kind: question for kind, question, _ in questions(scene, rng)}
+        question = kinds.get("touch") or kinds["direction"] if seed % 2 == 0 else kinds["colour"]
+        path = folder / f"shapes-{seed}.mp4"
+        if not path.exists():
+            partial = write_video(folder / f"partial-shapes-{seed}.mp4", fps=FPS, frames=render(scene))
+            partial.rename(path)
+        pairs.append((path, question))
+    return pairs

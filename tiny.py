@@ -195,9 +195,10 @@ def write_video(
     rotation: int | None = None,
     options: dict[str, str] | None = None,
     gop_size: int | None = None,
+    frames: np.ndarray | None = None,
 ) -> Path:
     """
-    Writes a synthetic video with PyAV whose frame `i` shows [`make_frame`]`(i)`.
+    Writes a synthetic video with PyAV whose frame `i` shows [`make_frame`]`(i)`, or the given `frames`.
 
     Args:
         path (`str` or `os.PathLike`):
@@ -221,6 +222,9 @@ def write_video(
             Encoder options; defaults to `{"crf": "12"}` for libx264 (near-lossless, bits read back reliably).
         gop_size (`int`, *optional*):
             Distance between key frames (encoder default when unset).
+        frames (`np.ndarray`, *optional*):
+            `(T, H, W, 3)` uint8 RGB frames to write instead of the test pattern; they set `num_frames`, `height` and
+            `width`.
 
     Returns:
         `Path` of the written file.
@@ -228,6 +232,8 @@ def write_video(
     import av
 
     path = Path(path)
+    if frames is not None:
+        num_frames, height, width = frames.shape[:3]
     codec = codec or _CODEC_BY_SUFFIX.get(path.suffix.lower(), "libx264")
     if timestamps is not None and len(timestamps) != num_frames:
         raise ValueError(f"{len(timestamps)} timestamps given for {num_frames} frames")
@@ -246,9 +252,58 @@ def write_video(
         if rotation is not None:
             stream.set_display_rotation(rotation)
         for index in range(num_frames):
-            frame = av.VideoFrame.from_ndarray(make_frame(index, width, height), format="rgb24")
+            pixels = make_frame(index, width, height) if frames is None else frames[index]
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format="rgb24")
             frame.pts = index if timestamps is None else round(timestamps[index] / time_base)
             frame.time_base = time_base
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
     return path
+
+
+def tiny_config(tokenizer):
+    """`MobileVideoGPTConfig` with the real architecture and token counts (2402 visual tokens per video), small
+    widths."""
+    from transformers import CLIPVisionConfig, Qwen2Config
+
+    from .modeling import MobileVideoGPTConfig, VideoMambaConfig
+
+    return MobileVideoGPTConfig(
+        vision_config=CLIPVisionConfig(
+            hidden_size=64, intermediate_size=128, num_hidden_layers=3, num_attention_heads=4, image_size=224,
+            patch_size=16, hidden_act="quick_gelu",
+        ),
+        video_config=VideoMambaConfig(hidden_size=48, num_hidden_layers=2, state_size=8),
+        text_config=Qwen2Config(
+            vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+            num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True, rope_theta=1e6,
+            bos_token_id=None, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+        ),
+        image_token_id=tokenizer.convert_tokens_to_ids("<|image_pad|>"),
+        video_token_id=tokenizer.convert_tokens_to_ids("<|video_pad|>"),
+    )
+
+
+def build_tiny_random_model(folder: str | os.PathLike, seed: int = 0) -> Path:
+    """Writes a tiny random Mobile-VideoGPT folder (weights, config, processor, remote code) to `folder` once: what
+    tests load like a Hub model."""
+    folder = Path(folder)
+    if (folder / "config.json").exists():
+        return folder
+    import torch
+
+    from .modeling import MobileVideoGPTForConditionalGeneration
+    from .processing import MobileVideoGPTProcessor
+    from .processing.processing_mobilevideogpt import default_image_processor
+
+    tokenizer = build_tiny_tokenizer()
+    torch.manual_seed(seed)
+    model = MobileVideoGPTForConditionalGeneration(tiny_config(tokenizer))
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    processor = MobileVideoGPTProcessor(image_processor=default_image_processor(), tokenizer=tokenizer)
+    partial = folder.with_name(folder.name + ".partial")
+    model.save_pretrained(partial)
+    processor.save_pretrained(partial)
+    partial.rename(folder)
+    return folder

@@ -161,9 +161,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.video:
         video = Path(args.video)
     else:
-        from mobilevideogpt.demo import example_video
+        import tempfile
 
-        video = example_video()
+        from mobilevideogpt.tiny import write_video
+
+        # the clip these figures were measured on: 6 s, 320x240, 8 fps
+        video = write_video(Path(tempfile.gettempdir()) / "mobilevideogpt-example.mp4", num_frames=48, width=320,
+                            height=240, fps=8.0)
     if args.engine:
         print(json.dumps(run_engine(args.engine, args.model_dir, args.onnx_dir, video, args.new_tokens, args.threads)))
         return 0

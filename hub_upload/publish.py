@@ -20,7 +20,10 @@ from huggingface_hub.errors import HfHubHTTPError
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 # The package parts a Space needs beside space/ (the Space imports `mobilevideogpt` from its own folder).
-SPACE_PACKAGE_FILES = ("__init__.py", "chat.py", "demo.py", "tiny.py", "modeling/*.py", "processing/*.py")
+SPACE_PACKAGE_FILES = (
+    "__init__.py", "chat.py", "demo.py", "tiny.py", "modeling/*.py", "processing/*.py", "training/__init__.py",
+    "training/synth.py", "training/demo_model/*",
+)
 
 
 class PublishError(RuntimeError):
@@ -145,19 +148,24 @@ def push(
 def merge_lora(adapter: Path, output: Path, base: str | None = None) -> Path:
     """Merge a PEFT LoRA adapter into its base model and write a full model folder (remote code and processor
     included) to `output`."""
+    if output.exists() and any(output.iterdir()):
+        raise PublishError(f"{output} exists and is not empty: choose a new --output folder")
+    write_merged(adapter, output, base)
+    return output
+
+
+def write_merged(adapter: Path, output: Path, base: str | None = None) -> None:
+    """Writes `base` (default: the adapter's base model) with the adapter merged in, and its processor, to `output`."""
     try:
         from peft import PeftConfig, PeftModel
     except ImportError as error:
-        raise PublishError("merge-lora needs PEFT: pip install 'mobilevideogpt[train]'") from error
+        raise PublishError("merging a LoRA adapter needs PEFT: pip install 'mobilevideogpt[train]'") from error
     from transformers import AutoModel, AutoProcessor
 
-    if output.exists() and any(output.iterdir()):
-        raise PublishError(f"{output} exists and is not empty: choose a new --output folder")
     base = base or PeftConfig.from_pretrained(adapter).base_model_name_or_path
     model = PeftModel.from_pretrained(AutoModel.from_pretrained(base, trust_remote_code=True), adapter)
     model.merge_and_unload().save_pretrained(output)
     AutoProcessor.from_pretrained(base, trust_remote_code=True).save_pretrained(output)
-    return output
 
 
 def push_space(

@@ -221,6 +221,7 @@ class MobileVideoGPTProcessor(ProcessorMixin):
         start_time: float | None = None,
         end_time: float | None = None,
         video_backend: str | None = None,
+        min_frames: int | None = None,
         return_tensors: str | None = None,
         padding: bool | str = True,
         padding_side: str = "left",
@@ -244,6 +245,8 @@ class MobileVideoGPTProcessor(ProcessorMixin):
             fps (`float`, *optional*): sampling rate in frames per second (default: the processor's `fps`).
             start_time (`float`, *optional*), end_time (`float`, *optional*): span to sample from, in seconds.
             video_backend (`str`, *optional*): decoder for this call.
+            min_frames (`int`, *optional*): videos with fewer one-per-`1 / fps` positions are resampled to this many
+                frames (default `num_frames`; training uses 8, as the original's data loader, spec Q-28).
             return_tensors (`str`, *optional*): `"pt"` for torch tensors, `"np"` for numpy arrays.
             padding, padding_side, **tokenizer_kwargs: passed to the tokenizer (left padding by default).
 
@@ -267,6 +270,7 @@ class MobileVideoGPTProcessor(ProcessorMixin):
                     end_time=end_time,
                     backend=video_backend or self.video_backend,
                     input_fps=self.input_fps,
+                    min_frames=min_frames,
                 )
                 streams.append(
                     self._pad(videomamba_pixel_values(frames, self.video_size, self.video_mean, self.video_std))

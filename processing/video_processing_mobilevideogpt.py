@@ -96,14 +96,16 @@ def sample_frame_indices(
     fps: float = 1.0,
     start_time: float | None = None,
     end_time: float | None = None,
+    min_frames: int | None = None,
 ) -> list[int]:
     """
     Picks the frame positions to decode, exactly as Mobile-VideoGPT's inference code (`_get_rawvideo_dec`) does.
 
     1. Positions one `1 / fps` second apart: stride `round(video_fps / fps)` from the first to the last frame.
     2. More than `num_frames` positions: keep `num_frames` of them at `numpy.linspace(0, n - 1, num_frames)` (floored).
-    3. Fewer: resample the range uniformly with stride `(last - first) // (num_frames - 1)`; a range shorter than
-       `num_frames` frames keeps every frame.
+    3. Fewer than `min_frames` (default `num_frames`): resample the range uniformly with stride
+       `(last - first) // (min_frames - 1)`; a range shorter than `min_frames` frames keeps every frame.
+    4. Otherwise keep the positions.
 
     Departures from the original, where it would crash: a stride of 0 (a video slower than `fps / 2` frames per
     second) becomes 1, and a single frame is returned as `[first]` (the original divides by zero).
@@ -111,14 +113,16 @@ def sample_frame_indices(
     Args:
         total_frames (`int`): number of frames in the video.
         video_fps (`float`): the video's average frame rate.
-        num_frames (`int`, *optional*, defaults to 16): maximum number of positions (the original's `max_frames` and
-            `min_frames`).
+        num_frames (`int`, *optional*, defaults to 16): maximum number of positions (the original's `max_frames`).
         fps (`float`, *optional*, defaults to 1.0): sampling rate in frames per second (the original's
             `video_framerate`).
         start_time (`float`, *optional*), end_time (`float`, *optional*):
             Restrict sampling to this span, in seconds. As in the original, negative values count as 0, reversed
             bounds are swapped and equal bounds span one second; the original truncated them to whole seconds,
             fractions are kept here.
+        min_frames (`int`, *optional*):
+            Fewer positions than this are resampled. Inference uses `num_frames` (the default); the original's
+            training data loader used 8, so clips of 8-15 s keep one frame per second there (spec Q-28).
 
     Returns:
         `list[int]`: increasing frame positions, at most `num_frames` of them.
@@ -149,8 +153,9 @@ def sample_frame_indices(
     positions = list(range(first, last + 1, stride))
     if len(positions) > num_frames:
         return [positions[i] for i in np.linspace(0, len(positions) - 1, num=num_frames, dtype=int)]
-    if len(positions) < num_frames:
-        count = min(num_frames, last - first + 1)
+    min_frames = num_frames if min_frames is None else min(min_frames, num_frames)
+    if len(positions) < min_frames:
+        count = min(min_frames, last - first + 1)
         if count == 1:
             return [first]
         stride = max(1, (last - first) // (count - 1))
@@ -436,6 +441,7 @@ def read_video(
     start_time: float | None = None,
     end_time: float | None = None,
     backend: str | None = None,
+    min_frames: int | None = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """
     Decodes the frames Mobile-VideoGPT samples from a video file, and nothing else.
@@ -449,6 +455,7 @@ def read_video(
         backend (`str`, *optional*):
             One of `"decord"`, `"pyav"`, `"torchcodec"`, `"opencv"`. When unset, the installed backends are tried in
             that order and the first that decodes the video wins.
+        min_frames (`int`, *optional*): see [`sample_frame_indices`].
 
     Returns:
         `tuple[np.ndarray, dict]`: the frames, shape `(T, H, W, 3)` uint8 RGB with `1 <= T <= num_frames`, and the
@@ -475,7 +482,7 @@ def read_video(
             try:
                 with _open_reader(candidate, video, scratch) as reader:
                     indices = sample_frame_indices(
-                        reader.total_frames, reader.fps, num_frames, fps, start_time, end_time
+                        reader.total_frames, reader.fps, num_frames, fps, start_time, end_time, min_frames
                     )
                     frames, timestamps = reader.read(indices)
                     if frames.shape[0] != len(indices):
@@ -533,6 +540,7 @@ def load_frames(
     end_time: float | None = None,
     backend: str | None = None,
     input_fps: float = 3.0,
+    min_frames: int | None = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """
     Samples a video given as a file or as frames; the same rule applies to both.
@@ -545,9 +553,9 @@ def load_frames(
         Same as [`read_video`]; `"backend"` is `"frames"` for frame input.
     """
     if isinstance(video, (str, os.PathLike, bytes, bytearray, memoryview)) or hasattr(video, "read"):
-        return read_video(video, num_frames, fps, start_time, end_time, backend)
+        return read_video(video, num_frames, fps, start_time, end_time, backend, min_frames)
     frames = frames_from_images(video)
-    indices = sample_frame_indices(len(frames), input_fps, num_frames, fps, start_time, end_time)
+    indices = sample_frame_indices(len(frames), input_fps, num_frames, fps, start_time, end_time, min_frames)
     metadata = {
         "frame_indices": indices,
         "timestamps": [index / input_fps for index in indices],

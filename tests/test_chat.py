@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from mobilevideogpt.chat import VideoChat
-from mobilevideogpt.demo import tiny_config
+from mobilevideogpt.tiny import tiny_config
 from mobilevideogpt.modeling import MobileVideoGPTForConditionalGeneration
 
 

@@ -10,7 +10,7 @@ from safetensors.torch import save_file
 from transformers import AutoModel, CLIPConfig, CLIPModel
 
 from mobilevideogpt.cli import main as mvgpt
-from mobilevideogpt.demo import tiny_config
+from mobilevideogpt.tiny import tiny_config
 from mobilevideogpt.hub_upload import ConversionError, convert
 from mobilevideogpt.modeling import MobileVideoGPTForConditionalGeneration
 

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from mobilevideogpt.demo import build_embedded_model, tiny_config
+from mobilevideogpt.tiny import build_tiny_random_model, tiny_config
 from mobilevideogpt.modeling import MobileVideoGPTForConditionalGeneration
 from mobilevideogpt.tiny import write_video
+from mobilevideogpt.training.synth import COLOURS, COUNT_WORDS, DIRECTIONS, SHAPES
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +76,7 @@ print(json.dumps({"transformers": transformers.__version__, "tokens": out[0].tol
 
 @pytest.mark.parametrize("which", ["main", "compat"])
 def test_saved_folder_answers_in_a_fresh_offline_process(tmp_path, clip_video, which, request):
-    folder = build_embedded_model(tmp_path / "model")
+    folder = build_tiny_random_model(tmp_path / "model")
     python = Path(sys.executable) if which == "main" else request.getfixturevalue("compat_python")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "HF_", "TRANSFORMERS"))}
     env.update(HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf-home"))
@@ -101,10 +102,11 @@ def test_mvgpt_demo_runs_end_to_end_offline(tmp_path):
     env = dict(os.environ, HF_HUB_OFFLINE="1", MVGPT_CACHE=str(tmp_path / "cache"), TMPDIR=str(tmp_path))
     env.pop("MVGPT_MODEL", None)
     result = subprocess.run(
-        [sys.executable, "-m", "mobilevideogpt.cli", "demo", "--max-new-tokens", "4"],
+        [sys.executable, "-m", "mobilevideogpt.cli", "demo", "--max-new-tokens", "8"],
         env=env, capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "RANDOM weights (untrained)" in result.stdout
+    assert "embedded demo model" in result.stdout
     assert "Key frames" in result.stdout and "tokens/s" in result.stdout
-    assert (tmp_path / "cache" / "tiny-random-v1" / "config.json").exists()
+    answer = result.stdout.split("Answer: ")[1].splitlines()[0].strip()
+    assert answer in {*COLOURS, *COUNT_WORDS, *DIRECTIONS, *SHAPES, "yes", "no"}, result.stdout

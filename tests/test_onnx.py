@@ -16,7 +16,7 @@ ort = pytest.importorskip("onnxruntime")
 import numpy as np
 import torch
 import torch.nn.functional as F
-from mobilevideogpt.demo import tiny_config
+from mobilevideogpt.tiny import tiny_config
 from mobilevideogpt.hub_upload.export_onnx import QUANTIZED_SUFFIX, export_onnx
 from mobilevideogpt.modeling import (
     FrameScorer,

@@ -90,16 +90,23 @@ def test_sampling_examples():
     total=st.integers(2, 200_000),
     fps=st.sampled_from([0.5, 1.0, 7.5, 8.0, 12.0, 15.0, 23.976, 24.0, 25.0, 29.97, 30.0, 50.0, 59.94, 60.0, 120.0]),
     span=st.one_of(st.none(), st.tuples(st.integers(-5, 4000), st.integers(-5, 4000))),
+    min_frames=st.sampled_from([16, 8]),  # inference, training (spec Q-28)
 )
-def test_sampling_equals_the_original(total, fps, span):
+def test_sampling_equals_the_original(total, fps, span, min_frames):
     start, end = span if span is not None else (None, None)
     try:
-        expected = original_sample_positions(total, fps, start, end)
+        expected = original_sample_positions(total, fps, start, end, min_frames=min_frames)
     except (ZeroDivisionError, ValueError):  # the original crashes (1 frame in range, or empty range)
         return
     if not expected or expected[0] > total - 1:
         return
-    assert sample_frame_indices(total, fps, start_time=start, end_time=end) == expected
+    assert sample_frame_indices(total, fps, start_time=start, end_time=end, min_frames=min_frames) == expected
+
+
+def test_training_sampling_keeps_8_to_15_seconds():
+    assert sample_frame_indices(10 * 30, 30.0, min_frames=8) == list(range(0, 300, 30))  # 10 positions, no resampling
+    assert len(sample_frame_indices(10 * 30, 30.0)) == 16  # inference resamples to 16
+    assert len(sample_frame_indices(5 * 30, 30.0, min_frames=8)) == 8
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import pytest
 import torch
 from transformers import AutoModel
 
-from mobilevideogpt.demo import build_embedded_model
+from mobilevideogpt.tiny import build_tiny_random_model
 from mobilevideogpt.hub_upload.publish import PublishError, folder_files, merge_lora, push, push_space
 
 from test_modeling import random_video
@@ -20,7 +20,7 @@ FAKE_TOKEN = "hf_FAKEtokenDoNotLeak0123456789abcdefXYZ"
 
 @pytest.fixture(scope="module")
 def model_folder(tmp_path_factory) -> Path:
-    return build_embedded_model(tmp_path_factory.mktemp("publish") / "model")
+    return build_tiny_random_model(tmp_path_factory.mktemp("publish") / "model")
 
 
 def test_dry_run_validates_and_prints_exactly_the_commit(model_folder):

@@ -1,0 +1,258 @@
+"""Training: synthetic data, label masking, the three stages, 2-process DDP, evaluation and the committed demo model."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from mobilevideogpt.tiny import build_tiny_random_model
+from mobilevideogpt.training.data import IGNORE_INDEX, DataCollator, DataError, SupervisedDataset, load_records, to_messages
+from mobilevideogpt.training.synth import COLOURS, QUESTION_TYPES, make_scene, render, write_dataset
+from mobilevideogpt.training.train import TrainConfig, train
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO_MODEL = REPO / "training" / "demo_model"
+QUICK = dict(batch_size=2, gradient_accumulation_steps=1, dataloader_num_workers=0, gradient_checkpointing=False,
+             lora_r=8, lora_alpha=16)
+
+
+@pytest.fixture(scope="module")
+def synth_data(tmp_path_factory) -> Path:
+    return write_dataset(tmp_path_factory.mktemp("synth"), n=4, seed=3, turns=6)
+
+
+@pytest.fixture(scope="module")
+def base_model(tmp_path_factory) -> Path:
+    return build_tiny_random_model(tmp_path_factory.mktemp("base") / "model")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Synthetic data
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_synth_is_deterministic_and_covers_every_type(tmp_path):
+    first = json.loads(write_dataset(tmp_path / "a", n=12, seed=7).read_text())
+    second = json.loads(write_dataset(tmp_path / "b", n=12, seed=7).read_text())
+    assert first == second
+    assert (tmp_path / "a" / "clips" / "000000.mp4").read_bytes() == (tmp_path / "b" / "clips" / "000000.mp4").read_bytes()
+    assert {kind for record in first for kind in record["types"]} == set(QUESTION_TYPES)
+    assert all(len(record["conversations"]) == 2 and record["conversations"][0]["value"].startswith("<video>\n")
+               for record in first)
+
+
+def test_synth_answers_match_the_pixels():
+    import random
+
+    rng = random.Random(11)
+    for _ in range(10):
+        scene = make_scene(rng)
+        frames = render(scene)
+        last = frames[-1].reshape(-1, 3)
+        for shape in scene.shapes:  # every shape is on screen at the end, in its colour
+            assert (np.abs(last.astype(int) - COLOURS[shape.colour]).sum(1) == 0).any()
+        colours_at_start = {name for name, rgb in COLOURS.items()
+                            if (np.abs(frames[0].reshape(-1, 3).astype(int) - rgb).sum(1) == 0).any()}
+        assert colours_at_start == {shape.colour for shape in scene.shapes if shape.appears == 0}
+        mover = scene.shapes[scene.mover]
+        start, end = scene.mover_centre(mover.appears), scene.mover_centre(15)
+        moved = {"left": start[0] - end[0], "right": end[0] - start[0], "up": start[1] - end[1], "down": end[1] - start[1]}
+        assert moved[scene.direction] >= 20
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Data and labels
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_labels_supervise_answers_only(processor, synth_data):
+    dataset = SupervisedDataset(synth_data, processor)
+    item = dataset[0]
+    ids, labels = item["input_ids"], item["labels"]
+    assert item["pixel_values_videos"].shape == item["pixel_values_context"].shape == (16, 3, 224, 224)
+    assert (ids == processor.video_token_id).sum() == processor.video_tokens
+    assert (labels[ids == processor.video_token_id] == IGNORE_INDEX).all()
+    # the same ids as the processor gives for the whole conversation
+    whole = processor.apply_chat_template(to_messages(dataset.records[0]))
+    video = str(synth_data.parent / dataset.records[0]["video"])
+    assert processor(text=whole, videos=[video])["input_ids"][0] == ids.tolist()
+    # supervised text: every assistant turn with its header, plus <|im_start|>/<|im_end|> everywhere (original quirk)
+    tokenizer = processor.tokenizer
+    supervised = tokenizer.decode(ids[labels != IGNORE_INDEX])
+    answers = [turn["value"] for turn in dataset.records[0]["conversations"] if turn["from"] == "gpt"]
+    expected = "<|im_start|><|im_end|><|im_start|><|im_end|>" + "".join(
+        f"<|im_start|>assistant\n{answer}<|im_end|>\n" + ("<|im_start|><|im_end|>" if i < len(answers) - 1 else "")
+        for i, answer in enumerate(answers)
+    )
+    assert supervised == expected
+
+
+def test_media_tag_moves_to_the_front_and_bad_records_are_refused(tmp_path):
+    record = {"video": "a.mp4", "conversations": [{"from": "human", "value": "What happens?\n<video>"},
+                                                  {"from": "gpt", "value": "x"}]}
+    assert to_messages(record)[0]["content"] == [{"type": "video"}, {"type": "text", "text": "What happens?"}]
+    for bad, message in [
+        ({"video": "a.mp4"}, "conversations"),
+        ({"video": "a", "image": "b", "conversations": record["conversations"]}, "both"),
+        ({"conversations": [{"from": "robot", "value": "hi"}]}, "bad turn"),
+    ]:
+        path = tmp_path / "bad.json"
+        path.write_text(json.dumps([bad]))
+        with pytest.raises(DataError, match=message):
+            load_records(path)
+    (tmp_path / "broken.json").write_text("[{")
+    with pytest.raises(DataError, match="broken.json"):
+        load_records(tmp_path / "broken.json")
+
+
+def test_collator_right_pads(processor, synth_data):
+    dataset = SupervisedDataset(synth_data, processor)
+    batch = DataCollator(processor.tokenizer.pad_token_id)([dataset[0], dataset[1]])
+    shorter = int(batch["attention_mask"].sum(1).argmin())
+    length = int(batch["attention_mask"][shorter].sum())
+    assert (batch["input_ids"][shorter, length:] == processor.tokenizer.pad_token_id).all()
+    assert (batch["labels"][shorter, length:] == IGNORE_INDEX).all()
+    assert batch["pixel_values_videos"].shape[0] == 2
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Stages
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _weights(folder: Path) -> dict[str, torch.Tensor]:
+    return load_file(folder / "model.safetensors")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stage, trained", [(1, "model.video_projector."), (2, "model.image_projector.")])
+def test_projector_stages_train_only_their_projector(tmp_path, base_model, synth_data, stage, trained):
+    out = train(stage, base_model, synth_data, tmp_path / "out", TrainConfig(max_steps=2, **QUICK))
+    before, after = _weights(base_model), _weights(out)
+    changed = {name for name in before if not torch.equal(before[name], after[name])}
+    assert changed and all(name.startswith(trained) for name in changed)
+    assert (out / "loss.png").stat().st_size > 1000 and (out / "README.md").exists()
+
+
+@pytest.mark.slow
+def test_stage3_lora_adapter_and_merged_folder(tmp_path, base_model, synth_data):
+    from peft import PeftModel
+    from transformers import AutoModel, AutoProcessor
+
+    settings = {**QUICK, "gradient_checkpointing": True}  # the recipe's default, on the LoRA-wrapped LM
+    out = train(3, base_model, synth_data, tmp_path / "out", TrainConfig(max_steps=2, learning_rate=1e-2, **settings))
+    adapter_config = json.loads((out / "adapter" / "adapter_config.json").read_text())
+    assert adapter_config["r"] == 8 and set(adapter_config["modules_to_save"]) == {"image_projector", "video_projector"}
+    before, after = _weights(base_model), _weights(out)
+    changed = {name for name in before if not torch.equal(before[name], after[name])}
+    assert any(".language_model." in name and "q_proj" in name for name in changed)
+    assert any(name.startswith("model.video_projector.") for name in changed)
+    assert not any(name.startswith(("model.image_encoder.", "model.video_encoder.")) for name in changed)
+
+    merged = AutoModel.from_pretrained(out, trust_remote_code=True).eval()
+    peft = PeftModel.from_pretrained(AutoModel.from_pretrained(base_model, trust_remote_code=True), out / "adapter").eval()
+    processor = AutoProcessor.from_pretrained(out, trust_remote_code=True)
+    batch = DataCollator(processor.tokenizer.pad_token_id)([SupervisedDataset(synth_data, processor)[0]])
+    batch.pop("labels")
+    with torch.no_grad():
+        torch.testing.assert_close(merged(**batch).logits, peft(**batch).logits, rtol=1e-4, atol=1e-4)
+
+
+def test_config_file_and_unknown_settings(tmp_path):
+    (tmp_path / "settings.yaml").write_text("epochs: 5\nlearning_rate: 0.01\n")
+    config = TrainConfig.from_file(tmp_path / "settings.yaml", learning_rate=0.5, batch_size=None)
+    assert (config.epochs, config.learning_rate, config.lora_r) == (5, 0.5, 128)
+    (tmp_path / "bad.json").write_text('{"epochz": 1}')
+    with pytest.raises(ValueError, match="epochz"):
+        TrainConfig.from_file(tmp_path / "bad.json")
+
+
+@pytest.mark.slow
+def test_two_process_ddp_on_cpu(tmp_path, base_model, synth_data):
+    """`accelerate launch` with the repository's DDP config, 2 CPU processes (gloo): loss falls, the folder loads."""
+    one_record = json.loads(synth_data.read_text())[:1] * 4  # the same record: loss must fall within a few steps
+    data = synth_data.with_name("ddp.json")
+    data.write_text(json.dumps(one_record))
+    env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1")
+    command = [
+        sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(REPO / "training/accelerate/ddp.yaml"),
+        "--cpu", "--num_processes", "2", "-m", "mobilevideogpt.cli", "train", "--stage", "3", "--data", str(data),
+        "--model", str(base_model), "--output", str(tmp_path / "out"), "--max-steps", "6", "--batch-size", "1",
+        "--learning-rate", "0.003", "--lora-r", "8", "--lora-alpha", "16", "--num-workers", "0",
+    ]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-4000:]
+    log = json.loads((tmp_path / "out" / "training_log.json").read_text())
+    losses = [entry["loss"] for entry in log if "loss" in entry]
+    assert len(losses) == 6 and losses[-1] < losses[0]
+    assert log[-1]["epoch"] == 3.0  # 4 records, 1 per process and step: 2 processes make 2 steps an epoch
+    from transformers import AutoModel
+
+    AutoModel.from_pretrained(tmp_path / "out", trust_remote_code=True)
+
+
+def test_train_refuses_bad_input(tmp_path, base_model, synth_data):
+    with pytest.raises(ValueError, match="stage"):
+        train(4, base_model, synth_data, tmp_path / "out")
+    (tmp_path / "images.json").write_text(json.dumps([{"image": "a.png", "conversations": [
+        {"from": "human", "value": "<image>\nWhat?"}, {"from": "gpt", "value": "x"}]}]))
+    with pytest.raises(DataError, match="video records only"):
+        train(1, base_model, tmp_path / "images.json", tmp_path / "out")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The committed demo model
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def held_out(tmp_path_factory) -> Path:
+    """A split the demo model never saw: a seed outside those `training/demo_model.py` trains and validates on."""
+    return write_dataset(tmp_path_factory.mktemp("held-out"), n=40, seed=2024, turns=1)
+
+
+def test_demo_model_is_small_and_loads_like_a_hub_model():
+    from transformers import AutoModel, AutoProcessor
+
+    files = [path for path in DEMO_MODEL.rglob("*") if path.is_file()]
+    assert sum(path.stat().st_size for path in files) < 30 * 2**20
+    model = AutoModel.from_pretrained(DEMO_MODEL, trust_remote_code=True)
+    AutoProcessor.from_pretrained(DEMO_MODEL, trust_remote_code=True)
+    assert type(model).__name__ == "MobileVideoGPTForConditionalGeneration"
+    assert model.config.visual_tokens_per_video == 2402
+
+
+@pytest.mark.slow
+def test_demo_model_answers_held_out_questions(held_out, tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "mobilevideogpt.cli", "eval", "--model", str(DEMO_MODEL), "--data", str(held_out),
+         "--output", str(tmp_path / "report.json")],
+        capture_output=True, text=True, timeout=900, env=dict(os.environ, HF_HUB_OFFLINE="1"),
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((tmp_path / "report.json").read_text())
+    print(result.stdout)
+    assert set(report["per_type"]) == set(QUESTION_TYPES)
+    assert report["accuracy"] >= 0.9, result.stdout
+    for kind, row in report["per_type"].items():
+        assert row["accuracy"] >= 0.9, f"{kind}: {result.stdout}"
+
+
+def test_demo_model_key_frames_depend_on_the_video(held_out):
+    from transformers import AutoModel, AutoProcessor
+
+    model = AutoModel.from_pretrained(DEMO_MODEL, trust_remote_code=True).eval()
+    processor = AutoProcessor.from_pretrained(DEMO_MODEL, trust_remote_code=True)
+    clips = sorted((held_out.parent / "clips").glob("*.mp4"))[:8]
+    pixels = processor(videos=[str(clip) for clip in clips], return_tensors="pt")
+    with torch.no_grad():
+        features = model.get_video_features(pixels["pixel_values_videos"], pixels["pixel_values_context"])
+    choices = {tuple(row.tolist()) for row in features.frame_indices}
+    assert len(choices) > 1
