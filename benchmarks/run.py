@@ -751,6 +751,12 @@ def load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
+def busy_cpu_seconds() -> float:
+    """CPU seconds all processes have spent busy since boot (/proc/stat, idle and iowait excluded)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -809,6 +815,7 @@ def main(argv=None) -> int:
             stored["setup"]["mode"] = "quick" if args.quick else "full"
         for name in names:
             before = load_average()
+            busy, ours = busy_cpu_seconds(), resource.getrusage(resource.RUSAGE_CHILDREN)
             start = time.perf_counter()
             command = [sys.executable, __file__, "--case", name, "--video", video, "--threads", str(args.threads),
                        "--new-tokens", str(args.new_tokens)]
@@ -818,6 +825,11 @@ def main(argv=None) -> int:
                 stored["cases"][name] = {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed"}
                 continue
             result = json.loads(done.stdout.strip().splitlines()[-1])
+            wall = time.perf_counter() - start
+            mine = resource.getrusage(resource.RUSAGE_CHILDREN)
+            mine = mine.ru_utime + mine.ru_stime - ours.ru_utime - ours.ru_stime
+            # Cores' worth of CPU used by everything else on the machine while this case ran (0 = it had the machine).
+            result["other_cpu_cores"] = max(0.0, (busy_cpu_seconds() - busy - mine) / wall)
             result.update(load_average_before=before, load_average_after=load_average(),
                           wall_s=time.perf_counter() - start, measured=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
             stored["cases"][name] = result
