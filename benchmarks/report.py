@@ -99,6 +99,11 @@ def write_report(stored: dict, folder: Path) -> None:
         lines += [f"| {n} | {_f(c['vision_s'])} | {_f(c['prefill_s'])} | {_f(c['ttft_s'])} | {_f(c['decode_tokens_per_s'])} "
                   f"| {_f(c['end_to_end_tokens_per_s'], 3)} | {c['peak_rss_mib']:.0f} | {_f(c.get('peak_gpu_mib'), 0)} |"
                   for n, c in others]
+    quick = ["limits", "mvgpt-0.5b-fp32", "mvgpt-0.5b-int8", "mvgpt-0.5b-chat", "smolvlm2-500m-fps", "llava-ov-0.5b-16f"]
+    if all(n in cases and "wall_s" in cases[n] for n in quick):
+        total = sum(cases[n]["wall_s"] for n in quick)
+        lines += ["", f"`--quick` runs {', '.join(quick)}: in this session those cases took {total:.0f} s "
+                      f"({total / 60:.1f} min) wall, each in its own process."]
     lines += ["", ONNX_FIGURES, ""]
 
     lines += targets(cases)
@@ -135,8 +140,9 @@ def write_report(stored: dict, folder: Path) -> None:
             rate = limits["gemm_int8_dynamic_GFLOPs"] if "int8" in name else gflops
             prefill_bound = c["prefill_flops"] / (rate * 1e9)
             model, setting = LABELS[name]
+            setting = setting.split(",")[0] + (" (contended)" if contended(c) else "")
             lines.append(
-                f"| {model.replace(' (ours)', '')} {setting.split(',')[0]} | {weights / 1e9:.3f} GB | {bound:.1f} "
+                f"| {model.replace(' (ours)', '')} {setting} | {weights / 1e9:.3f} GB | {bound:.1f} "
                 f"({bound_kv:.1f}) | {c['decode_tokens_per_s']:.2f} | {100 * c['decode_tokens_per_s'] / bound:.0f} % "
                 f"| {100 * c['decode_tokens_per_s'] * weights / (gemv * 1e9):.0f} % | {c['prefill_flops'] / 1e9:.0f} | {prefill_bound:.1f} | {c['prefill_s']:.1f} | "
                 f"{100 * prefill_bound / c['prefill_s']:.0f} % |"
