@@ -104,6 +104,12 @@ def write_report(stored: dict, folder: Path) -> None:
         total = sum(cases[n]["wall_s"] for n in quick)
         lines += ["", f"`--quick` runs {', '.join(quick)}: in this session those cases took {total:.0f} s "
                       f"({total / 60:.1f} min) wall, each in its own process."]
+    full = ["limits", "scan", "profile", "mvgpt-0.5b-fp32", "mvgpt-0.5b-int8", "mvgpt-0.5b-chat", "mvgpt-0.5b-batch4",
+            "mvgpt-1.5b-fp32", "mvgpt-1.5b-int8", "smolvlm2-500m-fps", "smolvlm2-500m-16f", "llava-ov-0.5b-16f",
+            "llava-ov-0.5b-32f"]
+    missing = [n for n in full if n not in cases or "error" in cases[n]]
+    if missing:
+        lines += ["", f"**Not measured in this session:** {', '.join(missing)} (see the setup line)."]
     lines += ["", ONNX_FIGURES, ""]
 
     lines += targets(cases)
@@ -236,7 +242,7 @@ def write_report(stored: dict, folder: Path) -> None:
                 "|---|---|---|",
             ]
             lines += [f"| `{op}` | {share:.1f} % | {ms:.1f} |" for op, share, ms in p["top"]]
-            lines += ["", p.get("note", ""), ""]
+            lines += ["", p.get("note", "") + f" Measured {profile.get('measured', '?')}, load {_load(profile)}.", ""]
     lines += [
         "## GPU",
         "",
@@ -345,6 +351,7 @@ def breakdown(cases: dict) -> list[str]:
         total = c["end_to_end_s"]
         decode = total - c["ttft_s"]
         parts = [c["preprocess_s"], c["vision_s"], c["prefill_s"], decode]
+        setting = _setting(name, c)
         lines.append(f"| {model} | {setting} | " + " | ".join(f"{p:.1f} ({100 * p / total:.0f} %)" for p in parts)
                      + f" | {total:.1f} |")
     return lines + [""]
