@@ -1,11 +1,11 @@
-"""The model the demo runs, and example clips it can answer about.
+"""The model the demo runs, and example clips.
 
 `load_demo_model` returns the model named by `--model` / `$MVGPT_MODEL`, else the published Hub model when the
-Hub is reachable, else the embedded demo model committed in `training/demo_model/`: a 1.5 M-parameter
-Mobile-VideoGPT (the real architecture at small widths, the package's small tokenizer) trained by this project's
-three-stage recipe on synthetic clips of coloured shapes (`training/demo_model.py`). It answers questions about such
-clips (a shape's colour or kind, which way one moves, how many there are, which appears first or last, whether two
-touch) and nothing else; every stage of the real pipeline runs for it.
+Hub is reachable, else the embedded default: a tiny Mobile-VideoGPT with random weights built from config (same
+architecture, small widths, the package's small tokenizer). The embedded model is UNTRAINED: its answers are noise;
+it shows that the whole pipeline (decoding, both pixel pipelines, CLIP, frame scoring, VideoMamba, both ET-Proj,
+Qwen2 with a KV cache) runs end to end. (A trained small model is the goal of `training/demo_model.py`; the model
+it builds does not yet answer well enough to be the default.)
 """
 
 import os
@@ -16,16 +16,13 @@ from pathlib import Path
 import torch
 from transformers import AutoModel, AutoProcessor
 
-from .tiny import write_video
+from .tiny import build_tiny_random_model, write_video
 from .training.synth import FPS, make_scene, questions, render
 
 # Where `mvgpt push` publishes the converted 0.5B model.
 HUB_MODEL_ID = "mobile-videogpt/Mobile-VideoGPT-0.5B"
-DEMO_MODEL_DIR = Path(__file__).resolve().parent / "training" / "demo_model"
-DEMO_NOTICE = (
-    "embedded demo model (1.5 M parameters, trained here on synthetic clips of coloured shapes: it answers "
-    "questions about such clips only)"
-)
+EMBEDDED_DIR = Path(os.environ.get("MVGPT_CACHE", Path.home() / ".cache" / "mobilevideogpt")) / "tiny-random-v1"
+UNTRAINED_NOTICE = "embedded tiny model with RANDOM weights (untrained): answers are meaningless"
 
 
 def hub_reachable(model_id: str, timeout: float = 5.0) -> bool:
@@ -47,7 +44,7 @@ def resolve_model(model: str | None = None) -> tuple[str, str]:
         return model, f"model {model}"
     if hub_reachable(HUB_MODEL_ID):
         return HUB_MODEL_ID, f"Hub model {HUB_MODEL_ID}"
-    return str(DEMO_MODEL_DIR), DEMO_NOTICE
+    return str(build_tiny_random_model(EMBEDDED_DIR)), UNTRAINED_NOTICE
 
 
 def load_demo_model(model: str | None = None, dtype: torch.dtype = torch.float32):
@@ -58,20 +55,14 @@ def load_demo_model(model: str | None = None, dtype: torch.dtype = torch.float32
     return loaded, processor, description
 
 
-def example_clips(folder: Path | None = None, count: int = 3) -> list[tuple[Path, str]]:
-    """Writes `count` synthetic shape clips (16 s, 128x128, about 20 KB each) once; returns `(clip, question)` pairs,
-    each question one the embedded model was trained to answer."""
-    folder = folder or Path(tempfile.gettempdir()) / "mobilevideogpt-examples"
-    folder.mkdir(parents=True, exist_ok=True)
-    pairs = []
-    for seed in range(count):
-        rng = random.Random(f"example-{seed}")
-        scene = make_scene(rng)
-        kinds = {kind: question for kind, question, _ in questions(scene, rng)}
-        question = kinds.get("touch") or kinds["direction"] if seed % 2 == 0 else kinds["colour"]
-        path = folder / f"shapes-{seed}.mp4"
-        if not path.exists():
-            partial = write_video(folder / f"partial-shapes-{seed}.mp4", fps=FPS, frames=render(scene))
-            partial.rename(path)
-        pairs.append((path, question))
-    return pairs
+def example_clip(folder: Path | None = None) -> tuple[Path, str]:
+    """Writes a synthetic clip of moving coloured shapes (16 s, 128x128, `mvgpt synth`'s kind) once; returns it and
+    a question about it."""
+    folder = folder or Path(tempfile.gettempdir())
+    rng = random.Random("mvgpt-demo-example")
+    scene = make_scene(rng)
+    question = next(question for kind, question, _ in questions(scene, rng) if kind == "direction")
+    path = folder / "mobilevideogpt-shapes.mp4"
+    if not path.exists():
+        write_video(folder / f"partial-{os.getpid()}-{path.name}", fps=FPS, frames=render(scene)).rename(path)
+    return path, question

@@ -1,12 +1,14 @@
 """Small, offline stand-ins for tests, demos and examples: a Qwen2-style tokenizer and a synthetic video writer.
 
-Nothing here is served as remote code. The two entry points other code relies on, with stable signatures:
+Nothing here is served as remote code. The entry points other code relies on, with stable signatures:
 
 - [`build_tiny_tokenizer`]: a byte-level BPE tokenizer with Qwen2's pre-tokenizer, its chat special tokens and the
   processor's chat template, trained in about a second on built-in English text; saved files load in transformers 4.57
   and 5.x (`tokenizer_class` is `Qwen2Tokenizer`, a name both versions know).
 - [`write_video`]: writes a video with PyAV whose every frame carries its own index as a 4x4 grid of bright/dark
-  cells, so tests can tell which source frame a decoder returned ([`frame_index_from_pixels`]).
+  cells, so tests can tell which source frame a decoder returned ([`frame_index_from_pixels`]), or given frames.
+- [`tiny_config`], [`build_tiny_random_model`]: the real architecture at tiny widths, as a config or as a saved
+  folder with random weights (the demo's embedded model, and what tests load like a Hub model).
 
 Typical use:
 

@@ -1,6 +1,6 @@
 """The web demo end to end in a real headless Chromium (Debian's /usr/bin/chromium driven by Playwright): upload a
-generated shape clip, ask the embedded demo model about it, and see the answer, the key-frame gallery, the score
-plot and the speed line. The page is saved as a screenshot under artifacts/ (the path is printed)."""
+generated video, ask, and see the answer, the key-frame gallery, the score plot and the speed line. The page is saved
+as a screenshot under artifacts/ (the path is printed)."""
 
 import os
 from pathlib import Path
@@ -11,10 +11,7 @@ from test_space import app_server
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="needs playwright: pip install -e '.[dev]'")
 
-from mobilevideogpt.demo import example_clips
-from mobilevideogpt.training.synth import COLOURS, COUNT_WORDS, DIRECTIONS, SHAPES
-
-ANSWER_WORDS = {*COLOURS, *COUNT_WORDS, *DIRECTIONS, *SHAPES, "yes", "no"}
+from mobilevideogpt.tiny import write_video
 
 CHROMIUM = Path(os.environ.get("MVGPT_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_FLAGS = [
@@ -35,19 +32,19 @@ def chromium() -> Path:
 
 
 def test_upload_ask_and_see_answer_frames_and_speed(chromium, tmp_path):
-    video, question = example_clips(tmp_path, count=1)[0]  # a shape clip and a question the demo model knows
+    video = write_video(tmp_path / "shapes.mp4", num_frames=64, width=320, height=240, fps=8)
     with app_server(tmp_path / "cache") as (url, _), playwright_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_FLAGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(url)
             notice = page.locator("#model-notice")
-            notice.get_by_text("Embedded demo model").wait_for(timeout=30_000)
-            assert "synthetic clips of coloured shapes" in notice.inner_text()
+            notice.get_by_text("Untrained demo model").wait_for(timeout=30_000)
+            assert "random weights" in notice.inner_text()
 
             page.locator("#video input[type=file]").set_input_files(str(video))
             page.locator("#video video").wait_for(timeout=30_000)  # the upload is shown in the player
-            page.locator("#question textarea").fill(question)
+            page.locator("#question textarea").fill("What happens in this video?")
             page.locator("#ask").click()
 
             speed = page.locator("#speed")
@@ -56,9 +53,9 @@ def test_upload_ask_and_see_answer_frames_and_speed(chromium, tmp_path):
             assert "first token" in line and "2,402 visual tokens" in line and "cpu · float32" in line, line
 
             chat = page.locator("#chat")
-            assert question in chat.inner_text()
+            assert "What happens in this video?" in chat.inner_text()
             answer = chat.locator("[data-testid='bot']").last.inner_text().strip()
-            assert answer in ANSWER_WORDS, answer
+            assert answer and answer != "…", answer
 
             gallery = page.locator("#frames")
             assert gallery.locator("img").count() == 16

@@ -10,7 +10,6 @@ Each video is decoded and encoded once; all its questions are answered in one ba
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -79,7 +78,7 @@ def evaluate(
         if kind == "video":
             pixels = processor(videos=[str(media_root / video)], return_tensors="pt")
             features = model.get_video_features(pixels["pixel_values_videos"], pixels["pixel_values_context"])
-        inputs = processor(text=prompts, videos=None, return_tensors="pt") if kind == "text" else _tokenize(processor, prompts)
+        inputs = _tokenize(processor, prompts)
         visual = None if features is None else features.visual_tokens.expand(len(items), -1, -1)
         output = model.generate(
             **inputs, video_features=visual, max_new_tokens=max_new_tokens, do_sample=False,
@@ -110,7 +109,8 @@ def evaluate(
 
 
 def _tokenize(processor, prompts: list[str]):
-    """Prompts whose one video placeholder is expanded (the visual tokens come as `video_features`), left-padded."""
+    """Prompts with their video placeholder (if any) expanded (the visual tokens come as `video_features`),
+    left-padded."""
     expanded = [prompt.replace(processor.video_token, processor.video_token * processor.video_tokens) for prompt in prompts]
     return processor.tokenizer(expanded, padding=True, padding_side="left", return_tensors="pt", return_token_type_ids=False)
 

@@ -1,6 +1,6 @@
 """Synthetic video QA: clips of coloured shapes with questions whose answers are known exactly.
 
-Each clip is 16 s at 2 fps (32 frames, 128x128), so the processor's one-frame-per-second sampling sees the same 16
+Each clip is 16 s at 2 fps (32 frames, 128x128, a mean-grey background), so the processor's one-frame-per-second sampling sees the same 16
 frames at training and at inference (a clip of 8-15 s would be sampled differently by the two, spec Q-28). One to
 three shapes, all of different colours and kinds, appear at 0, 5 or 10 s and stay; one of them, the mover, travels
 in a straight line (left, right, up or down) from when it appears until it stops; when there are other shapes, it
@@ -38,9 +38,11 @@ QUESTION_TYPES = ("colour", "shape", "direction", "count", "order", "touch")
 SIZE = 128  # frame width and height
 FPS = 2
 SECONDS = 16
-RADIUS = 13  # half the side of a shape's bounding box
+RADIUS = 16  # half the side of a shape's bounding box
 APPEAR_AT = (0, 5, 10)  # seconds
-BACKGROUND = 30
+# CLIP's (and, within 1/255, ImageNet's) mean colour: background pixels normalise to about zero in the pixel
+# pipelines of both encoders, so the shapes carry most of what differs between clips.
+BACKGROUND = (123, 117, 104)
 
 
 @dataclass
@@ -107,14 +109,14 @@ def render(scene: Scene) -> np.ndarray:
     return frames
 
 
-def _gap(a: Shape, a_centre, b: Shape, b_centre) -> int:
-    """Pixels between two shapes' masks (0 when they touch or overlap), measured by growing one mask."""
+def _gap(a: Shape, a_centre, b: Shape, b_centre, limit: int = 6) -> int:
+    """Steps of growing one mask until it meets the other (0: they overlap), up to `limit`."""
     first, second = shape_mask(a.kind, *a_centre), shape_mask(b.kind, *b_centre)
-    for grown in range(0, 40):
+    for grown in range(limit):
         if (first & second).any():
             return grown
         first = first | np.roll(first, 1, 0) | np.roll(first, -1, 0) | np.roll(first, 1, 1) | np.roll(first, -1, 1)
-    return 40
+    return limit
 
 
 def _distance_to_contact(scene: Scene, target: int) -> float | None:
