@@ -19,8 +19,11 @@ held-out questions at chance: 150 held-out questions, 19-35 % after 1 and 2 epoc
 2-layer LM over 2,402 visual tokens; a 3-layer LM over 274; learning rates 1e-3 and 3e-3; a mean-grey background),
 and about 29 % on training questions too. Diagnosis so far: the frozen random encoders leave a weak clip-specific
 signal in the visual tokens (18 % of their norm at initialisation, 11 % after stage 2 on a dark background), and
-the LM, trained from scratch through LoRA, had not learned to use it within these budgets. No model built by this
-script is committed; the demo's embedded default stays the labelled random model.
+the LM, trained from scratch through LoRA, had not learned to use it within these budgets. The pipeline can learn
+visual content, though: the same base (3-layer LM, 274 tokens) trained by stage 3 alone for 300 steps on only the
+colour question of single-shape clips (351 records) answered 29 of 29 held-out and 60 of 60 training questions
+right. The next step is a curriculum (single shapes and one question type first, then the rest) and more steps.
+No model built by this script is committed; the demo's embedded default stays the labelled random model.
 """
 
 from __future__ import annotations
