@@ -22,7 +22,10 @@ signal in the visual tokens (18 % of their norm at initialisation, 11 % after st
 the LM, trained from scratch through LoRA, had not learned to use it within these budgets. The pipeline can learn
 visual content, though: the same base (3-layer LM, 274 tokens) trained by stage 3 alone for 300 steps on only the
 colour question of single-shape clips (351 records) answered 29 of 29 held-out and 60 of 60 training questions
-right. The next step is a curriculum (single shapes and one question type first, then the rest) and more steps.
+right. On single-shape clips with their four question types (450 steps) it reached colour 93 %, count 100 %
+(always "one" there), shape 52 % and direction 24 % (chance) on 116 held-out questions: motion and shape are what
+it does not yet learn (4x4 pooling blurs shapes; direction needs positions compared across frames). Next: finer
+pooling, a curriculum (single shapes and one question type first), and more steps.
 No model built by this script is committed; the demo's embedded default stays the labelled random model.
 """
 
