@@ -204,6 +204,17 @@ def timed_generate(model, inputs: dict, vision_sink: list, new_tokens: int, **ex
     }
 
 
+def generate_measured(model, inputs: dict, sink: list, new_tokens: int, sampler, device: str, static_cache: bool,
+                      compile: bool) -> dict:
+    """`timed_generate` (with a static cache, compiled or not, when asked) plus the peak memory of the answer."""
+    extra = {"cache_implementation": "static", "disable_compile": not compile} if static_cache else {}
+    result = timed_generate(model, inputs, sink, new_tokens, **extra)
+    result["peak_rss_mib"] = sampler.stop() / 2**20
+    if device == "cuda":
+        result["peak_gpu_mib"] = torch.cuda.max_memory_allocated() / 2**20
+    return result
+
+
 def finish(result: dict, preprocess: float) -> dict:
     result["preprocess_s"] = preprocess
     result["ttft_s"] = preprocess + result.pop("generate_to_first_s")
@@ -362,18 +373,11 @@ def run_ours(video: str, preset: str, int8: bool = False, new_tokens: int = NEW_
     warm_up(model)
     sink: list = []
     time_calls(model.model, "get_video_features", sink)
-    extra = {}
-    if static_cache:
-        extra["cache_implementation"] = "static"
-        extra["disable_compile"] = not compile
     sampler = RSSSampler().start()
     start = time.perf_counter()
     inputs = ours_inputs(processor, video, device)
     preprocess = time.perf_counter() - start
-    result = timed_generate(model, inputs, sink, new_tokens, **extra)
-    result["peak_rss_mib"] = sampler.stop() / 2**20
-    if device == "cuda":
-        result["peak_gpu_mib"] = torch.cuda.max_memory_allocated() / 2**20
+    result = generate_measured(model, inputs, sink, new_tokens, sampler, device, static_cache, compile)
     text = model.config.text_config
     result.update(
         load_s=load, params=params, visual_tokens=int(model.config.visual_tokens_per_video),
@@ -398,7 +402,7 @@ def int8_drift(model, inputs: dict, sink: list, scores0: torch.Tensor, reference
     teacher-forced top-1 agreement along the fp32 answer (one int8 forward over prompt + fp32 answer)."""
     if not reference.exists():
         return None
-    ref = torch.load(reference)
+    ref = torch.load(reference, weights_only=True)
     if abs(ref["checksum"] - result["weight_checksum"]) > 1e-6:
         return {"error": "the fp32 reference was built from other weights"}
     a, b = ref["scores0"], scores0
@@ -559,11 +563,7 @@ def run_llava(video: str, frames: int, new_tokens: int = NEW_TOKENS, device="cpu
                        device=device)
     inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "pixel_values_videos": pixels}
     preprocess = time.perf_counter() - start
-    extra = {"cache_implementation": "static", "disable_compile": not compile} if static_cache else {}
-    result = timed_generate(model, inputs, sink, new_tokens, **extra)
-    result["peak_rss_mib"] = sampler.stop() / 2**20
-    if device == "cuda":
-        result["peak_gpu_mib"] = torch.cuda.max_memory_allocated() / 2**20
+    result = generate_measured(model, inputs, sink, new_tokens, sampler, device, static_cache, compile)
     result.update(load_s=load, params=params, visual_tokens=visual, frames=frames,
                   prefill_flops=prefill_flops(cfg.text_config, result["prompt_tokens"]))
     return finish(result, preprocess)
@@ -602,11 +602,7 @@ def run_smolvlm(video: str, frames: int | None, new_tokens: int = NEW_TOKENS, de
     inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "pixel_values": pixels[None].to(device, dtype),
               "pixel_attention_mask": mask[None].to(device)}
     preprocess = time.perf_counter() - start
-    extra = {"cache_implementation": "static", "disable_compile": not compile} if static_cache else {}
-    result = timed_generate(model, inputs, sink, new_tokens, **extra)
-    result["peak_rss_mib"] = sampler.stop() / 2**20
-    if device == "cuda":
-        result["peak_gpu_mib"] = torch.cuda.max_memory_allocated() / 2**20
+    result = generate_measured(model, inputs, sink, new_tokens, sampler, device, static_cache, compile)
     result.update(load_s=load, params=params, visual_tokens=per_frame * len(indices), frames=len(indices),
                   prefill_flops=prefill_flops(cfg.text_config, result["prompt_tokens"]))
     return finish(result, preprocess)
