@@ -263,27 +263,48 @@ def write_video(
     return path
 
 
-def tiny_config(tokenizer):
-    """`MobileVideoGPTConfig` with the real architecture and token counts (2402 visual tokens per video), small
-    widths."""
+def tiny_config(
+    tokenizer, clip_layers: int = 3, lm_hidden: int = 64, lm_intermediate: int = 128, lm_layers: int = 2, **kwargs
+):
+    """`MobileVideoGPTConfig` with the real architecture at small widths (CLIP 64 wide, VideoMamba 48 wide, a Qwen2
+    LM `lm_hidden` wide); `kwargs` go to the config (by default the real token counts: 2402 visual tokens per
+    video)."""
     from transformers import CLIPVisionConfig, Qwen2Config
 
     from .modeling import MobileVideoGPTConfig, VideoMambaConfig
 
     return MobileVideoGPTConfig(
         vision_config=CLIPVisionConfig(
-            hidden_size=64, intermediate_size=128, num_hidden_layers=3, num_attention_heads=4, image_size=224,
-            patch_size=16, hidden_act="quick_gelu",
+            hidden_size=64, intermediate_size=128, num_hidden_layers=clip_layers, num_attention_heads=4,
+            image_size=224, patch_size=16, hidden_act="quick_gelu",
         ),
         video_config=VideoMambaConfig(hidden_size=48, num_hidden_layers=2, state_size=8),
         text_config=Qwen2Config(
-            vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-            num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True, rope_theta=1e6,
-            bos_token_id=None, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+            vocab_size=len(tokenizer), hidden_size=lm_hidden, intermediate_size=lm_intermediate,
+            num_hidden_layers=lm_layers, num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True,
+            rope_theta=1e6, bos_token_id=None, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
         ),
         image_token_id=tokenizer.convert_tokens_to_ids("<|image_pad|>"),
         video_token_id=tokenizer.convert_tokens_to_ids("<|video_pad|>"),
+        **kwargs,
     )
+
+
+def save_model_folder(model, tokenizer, folder: str | os.PathLike) -> Path:
+    """Writes `model` (with `tokenizer`'s eos and pad ids as its generation defaults) and a processor whose token
+    counts match its config to `folder`: a folder that loads like a Hub model."""
+    from .processing import MobileVideoGPTProcessor
+    from .processing.processing_mobilevideogpt import default_image_processor
+
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.save_pretrained(folder)
+    MobileVideoGPTProcessor(
+        image_processor=default_image_processor(), tokenizer=tokenizer,
+        image_tokens_per_frame=model.config.image_tokens_per_frame,
+        video_tokens_per_chunk=model.config.video_tokens_per_chunk,
+    ).save_pretrained(folder)
+    return Path(folder)
 
 
 def build_tiny_random_model(folder: str | os.PathLike, seed: int = 0) -> Path:
@@ -295,17 +316,10 @@ def build_tiny_random_model(folder: str | os.PathLike, seed: int = 0) -> Path:
     import torch
 
     from .modeling import MobileVideoGPTForConditionalGeneration
-    from .processing import MobileVideoGPTProcessor
-    from .processing.processing_mobilevideogpt import default_image_processor
 
     tokenizer = build_tiny_tokenizer()
     torch.manual_seed(seed)
     model = MobileVideoGPTForConditionalGeneration(tiny_config(tokenizer))
-    model.generation_config.eos_token_id = tokenizer.eos_token_id
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
-    processor = MobileVideoGPTProcessor(image_processor=default_image_processor(), tokenizer=tokenizer)
-    partial = folder.with_name(folder.name + ".partial")
-    model.save_pretrained(partial)
-    processor.save_pretrained(partial)
+    partial = save_model_folder(model, tokenizer, folder.with_name(folder.name + ".partial"))
     partial.rename(folder)
     return folder

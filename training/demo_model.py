@@ -38,12 +38,9 @@ import time
 from pathlib import Path
 
 import torch
-from transformers import CLIPVisionConfig, Qwen2Config
 
-from ..modeling import MobileVideoGPTConfig, MobileVideoGPTForConditionalGeneration, VideoMambaConfig
-from ..processing import MobileVideoGPTProcessor
-from ..processing.processing_mobilevideogpt import default_image_processor
-from ..tiny import build_tiny_tokenizer
+from ..modeling import MobileVideoGPTForConditionalGeneration
+from ..tiny import build_tiny_tokenizer, save_model_folder, tiny_config
 from .evaluate import evaluate, format_report
 from .synth import write_dataset
 from .train import TrainConfig, train
@@ -63,44 +60,21 @@ STAGE_SETTINGS = {
 COMMON = dict(gradient_checkpointing=False, dataloader_num_workers=1, logging_steps=5)
 
 
-def demo_config(tokenizer) -> MobileVideoGPTConfig:
-    """Real architecture and token counts (2,402 visual tokens per video), small widths."""
-    return MobileVideoGPTConfig(
-        vision_config=CLIPVisionConfig(
-            hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, image_size=224,
-            patch_size=16, hidden_act="quick_gelu",
-        ),
-        video_config=VideoMambaConfig(hidden_size=48, num_hidden_layers=2, state_size=8),
-        text_config=Qwen2Config(
-            vocab_size=len(tokenizer), hidden_size=128, intermediate_size=384, num_hidden_layers=3,
-            num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True, rope_theta=1e6,
-            bos_token_id=None, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
-        ),
-        image_token_id=tokenizer.convert_tokens_to_ids("<|image_pad|>"),
-        video_token_id=tokenizer.convert_tokens_to_ids("<|video_pad|>"),
-        image_pool_size=IMAGE_POOL_SIZE,
-        video_pool_size=VIDEO_POOL_SIZE,
-    )
-
-
 def build_base(folder: Path, seed: int) -> Path:
+    """The random base model: the real architecture at small widths (LM 128 wide, 3 layers), coarse pooling."""
     tokenizer = build_tiny_tokenizer()
     torch.manual_seed(seed)
-    model = MobileVideoGPTForConditionalGeneration(demo_config(tokenizer))
+    config = tiny_config(
+        tokenizer, clip_layers=2, lm_hidden=128, lm_intermediate=384, lm_layers=3,
+        image_pool_size=IMAGE_POOL_SIZE, video_pool_size=VIDEO_POOL_SIZE,
+    )
+    model = MobileVideoGPTForConditionalGeneration(config)
     # A pretrained LM's (tied) embeddings are long enough for confident logits. At the default init (std 0.02) the
     # logits of a 128-wide LM stay within about +-2.5 behind the frozen final norm and the loss cannot fall below
     # about 4 whatever LoRA learns; at std 0.5 the residual stream makes every position predict its own token with
     # logit ~64. std 0.1 (norm ~1.1) leaves a margin of ~13.
     torch.nn.init.normal_(model.get_input_embeddings().weight, std=0.1)
-    model.generation_config.eos_token_id = tokenizer.eos_token_id
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
-    model.save_pretrained(folder)
-    config = model.config
-    MobileVideoGPTProcessor(
-        image_processor=default_image_processor(), tokenizer=tokenizer,
-        image_tokens_per_frame=config.image_tokens_per_frame, video_tokens_per_chunk=config.video_tokens_per_chunk,
-    ).save_pretrained(folder)
-    return folder
+    return save_model_folder(model, tokenizer, folder)
 
 
 def build(work: Path, out: Path, seed: int = 0, train_clips: int = TRAIN_CLIPS, held_out_clips: int = HELD_OUT_CLIPS,

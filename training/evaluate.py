@@ -78,7 +78,10 @@ def evaluate(
         if kind == "video":
             pixels = processor(videos=[str(media_root / video)], return_tensors="pt")
             features = model.get_video_features(pixels["pixel_values_videos"], pixels["pixel_values_context"])
-        inputs = _tokenize(processor, prompts)
+        # the visual tokens come as `video_features`: expand the placeholders, pass no pixels
+        texts = processor._expand_placeholders(prompts, len(prompts) if kind == "video" else 0, 0)
+        inputs = processor.tokenizer(texts, padding=True, padding_side="left", return_tensors="pt",
+                                     return_token_type_ids=False)
         visual = None if features is None else features.visual_tokens.expand(len(items), -1, -1)
         output = model.generate(
             **inputs, video_features=visual, max_new_tokens=max_new_tokens, do_sample=False,
@@ -106,13 +109,6 @@ def evaluate(
         },
         "errors": errors,
     }
-
-
-def _tokenize(processor, prompts: list[str]):
-    """Prompts with their video placeholder (if any) expanded (the visual tokens come as `video_features`),
-    left-padded."""
-    expanded = [prompt.replace(processor.video_token, processor.video_token * processor.video_tokens) for prompt in prompts]
-    return processor.tokenizer(expanded, padding=True, padding_side="left", return_tensors="pt", return_token_type_ids=False)
 
 
 def format_report(report: dict[str, Any]) -> str:
