@@ -268,17 +268,17 @@ def tiny_config(
 ):
     """`MobileVideoGPTConfig` with the real architecture at small widths (CLIP 64 wide, VideoMamba 48 wide, a Qwen2
     LM `lm_hidden` wide); `kwargs` go to the config (by default the real token counts: 2402 visual tokens per
-    video)."""
+    video), `video_config` included."""
     from transformers import CLIPVisionConfig, Qwen2Config
 
     from .modeling import MobileVideoGPTConfig, VideoMambaConfig
 
+    kwargs.setdefault("video_config", VideoMambaConfig(hidden_size=48, num_hidden_layers=2, state_size=8))
     return MobileVideoGPTConfig(
         vision_config=CLIPVisionConfig(
             hidden_size=64, intermediate_size=128, num_hidden_layers=clip_layers, num_attention_heads=4,
             image_size=224, patch_size=16, hidden_act="quick_gelu",
         ),
-        video_config=VideoMambaConfig(hidden_size=48, num_hidden_layers=2, state_size=8),
         text_config=Qwen2Config(
             vocab_size=len(tokenizer), hidden_size=lm_hidden, intermediate_size=lm_intermediate,
             num_hidden_layers=lm_layers, num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True,
@@ -301,7 +301,8 @@ def save_model_folder(model, tokenizer, folder: str | os.PathLike) -> Path:
     model.save_pretrained(folder)
     MobileVideoGPTProcessor(
         image_processor=default_image_processor(), tokenizer=tokenizer,
-        image_tokens_per_frame=model.config.image_tokens_per_frame,
+        num_frames=model.config.num_frames, chunk_size=model.config.chunk_size,
+        frames_per_chunk=model.config.frames_per_chunk, image_tokens_per_frame=model.config.image_tokens_per_frame,
         video_tokens_per_chunk=model.config.video_tokens_per_chunk,
     ).save_pretrained(folder)
     return Path(folder)

@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 
 from mobilevideogpt.tiny import build_tiny_random_model
 from mobilevideogpt.training.data import IGNORE_INDEX, DataCollator, DataError, SupervisedDataset, load_records, to_messages
-from mobilevideogpt.training.synth import COLOURS, QUESTION_TYPES, make_scene, render, write_dataset
+from mobilevideogpt.training.synth import CELL, COLOURS, QUESTION_TYPES, SIZE, make_scene, render, write_dataset
 from mobilevideogpt.training.train import TrainConfig, train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -59,10 +59,16 @@ def test_synth_answers_match_the_pixels():
         colours_at_start = {name for name, rgb in COLOURS.items()
                             if (np.abs(frames[0].reshape(-1, 3).astype(int) - rgb).sum(1) == 0).any()}
         assert colours_at_start == {shape.colour for shape in scene.shapes if shape.appears == 0}
-        mover = scene.shapes[scene.mover]
-        start, end = scene.mover_centre(mover.appears), scene.mover_centre(15)
+        start, end = scene.mover_cell(0), scene.mover_cell(15)
         moved = {"left": start[0] - end[0], "right": end[0] - start[0], "up": start[1] - end[1], "down": end[1] - start[1]}
-        assert moved[scene.direction] >= 20
+        assert moved[scene.direction] == scene.steps >= 1
+        colour = COLOURS[scene.shapes[scene.mover].colour]  # the mover's pixels are where its last cell is
+        rows, cols = np.nonzero((last == colour).all(-1).reshape(SIZE, SIZE))
+        assert (cols.mean() // CELL, rows.mean() // CELL) == end
+        if scene.target is not None:  # touching: the two shapes' cells share a side at the end; otherwise apart
+            target = scene.shapes[scene.target]
+            gap = abs(end[0] - target.col) + abs(end[1] - target.row)
+            assert (gap == 1) == scene.touches
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -230,6 +236,28 @@ def test_mvgpt_synth_and_eval_commands(tmp_path, base_model):
     missing = subprocess.run([sys.executable, "-m", "mobilevideogpt.cli", "eval", "--model", str(base_model), "--data",
                               str(tmp_path / "nope.json")], capture_output=True, text=True, env=env, timeout=300)
     assert missing.returncode == 1 and "nope.json" in missing.stderr
+
+
+def test_demo_model_base_processor_matches_its_frame_count(tmp_path):
+    """The demo-model base samples 8 frames: its saved processor must sample and expand exactly what its config
+    encodes (132 visual tokens), and the model must answer through the whole pipeline."""
+    from transformers import AutoModel, AutoProcessor
+
+    from mobilevideogpt.training.demo_model import build_base
+
+    folder = build_base(tmp_path / "base", seed=0)
+    model = AutoModel.from_pretrained(folder, trust_remote_code=True).eval()
+    processor = AutoProcessor.from_pretrained(folder, trust_remote_code=True)
+    data = write_dataset(tmp_path / "data", n=1, seed=1)
+    record = json.loads(data.read_text())[0]
+    messages = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": "How many shapes?"}]}]
+    prompt = processor.apply_chat_template(messages, add_generation_prompt=True)
+    inputs = processor(text=prompt, videos=str(data.parent / record["video"]), return_tensors="pt")
+    assert model.config.num_frames == processor.num_frames == inputs["pixel_values_context"].shape[1] == 8
+    assert (inputs["input_ids"] == model.config.video_token_id).sum() == model.config.visual_tokens_per_video == 132
+    with torch.no_grad():
+        output = model.generate(**inputs, max_new_tokens=3, do_sample=False)
+    assert output.shape[1] == inputs["input_ids"].shape[1] + 3
 
 
 def test_evaluate_scores_exact_matches(tmp_path, base_model, synth_data):

@@ -1,10 +1,15 @@
-"""Synthetic video QA: clips of coloured shapes with questions whose answers are known exactly.
+"""Synthetic video QA: clips of coloured shapes on a grid, with questions whose answers are known exactly.
 
-Each clip is 16 s at 2 fps (32 frames, 128x128, a mean-grey background), so the processor's one-frame-per-second sampling sees the same 16
-frames at training and at inference (a clip of 8-15 s would be sampled differently by the two, spec Q-28). One to
-three shapes, all of different colours and kinds, appear at 0, 5 or 10 s and stay; one of them, the mover, travels
-in a straight line (left, right, up or down) from when it appears until it stops; when there are other shapes, it
-either stops touching one of them, stops short of it, or moves away from it.
+Each clip is 16 s at 2 fps (32 frames of 112x112, a mean-grey background). The frame is a 4x4 grid of 28-pixel
+cells and every shape sits inside one cell with a 3-pixel margin. After the processor's 2x resize a cell is 3.5
+CLIP patches wide and a shape 2.5: each shape falls inside one bin of a 4x4 image ET-Proj pooling
+(`image_pool_size=4`), so one token per frame carries it. The processor samples whole seconds (frames 0, 2, 4, ...),
+where every shape sits exactly on a cell; odd frames show a moving shape half-way between two cells.
+
+One to three shapes, all of different colours and kinds, appear at 0, 3 or 6 s (one of them at 0 s) and stay.
+One of them, the mover, travels 1 or 2 cells in a straight line (left, right, up or down), one cell per second, then
+stops. With other shapes present it either stops against one of them (touching: the cells share a side) or not.
+Apart from that contact, shapes are never in neighbouring cells (diagonals included).
 
 Question types (the answer is always one word):
 - colour:    "What colour is the circle?"                      -> red / green / blue / yellow
@@ -35,11 +40,13 @@ DIRECTIONS = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1)}
 COUNT_WORDS = ("zero", "one", "two", "three")
 QUESTION_TYPES = ("colour", "shape", "direction", "count", "order", "touch")
 
-SIZE = 128  # frame width and height
+GRID = 4  # cells per side
+CELL = 28  # pixels per cell side
+SIZE = GRID * CELL  # frame width and height
 FPS = 2
 SECONDS = 16
-RADIUS = 16  # half the side of a shape's bounding box
-APPEAR_AT = (0, 5, 10)  # seconds
+APPEAR_AT = (0, 3, 6)  # seconds
+STEPS = (1, 2)  # cells the mover travels
 # CLIP's (and, within 1/255, ImageNet's) mean colour: background pixels normalise to about zero in the pixel
 # pipelines of both encoders, so the shapes carry most of what differs between clips.
 BACKGROUND = (123, 117, 104)
@@ -49,8 +56,8 @@ BACKGROUND = (123, 117, 104)
 class Shape:
     colour: str
     kind: str
-    x: float  # centre at the moment it appears
-    y: float
+    col: int  # cell at the moment it appears
+    row: int
     appears: int  # second
 
     @property
@@ -63,22 +70,26 @@ class Scene:
     shapes: list[Shape]
     mover: int  # index into shapes
     direction: str
-    distance: float  # pixels travelled before stopping
-    arrival: float  # second at which the mover stops
+    steps: int  # cells travelled
+    start: int  # second at which the mover leaves its first cell
     target: int | None  # the other shape the touch question asks about (None with one shape)
     touches: bool  # whether the mover stops against the target
 
-    def mover_centre(self, second: float) -> tuple[float, float]:
-        mover = self.shapes[self.mover]
-        start, end = mover.appears, self.arrival
-        progress = 0.0 if second <= start else min(1.0, (second - start) / (end - start))
-        dx, dy = DIRECTIONS[self.direction]
-        return mover.x + dx * self.distance * progress, mover.y + dy * self.distance * progress
+    @property
+    def arrival(self) -> int:
+        return self.start + self.steps
 
-    def centres(self, second: float) -> list[tuple[float, float] | None]:
-        """Each shape's centre at `second`, None before it appears."""
+    def mover_cell(self, second: float) -> tuple[float, float]:
+        """(column, row) of the mover at `second`; fractional half-way between cells."""
+        mover = self.shapes[self.mover]
+        travelled = min(float(self.steps), max(0.0, second - self.start))
+        dx, dy = DIRECTIONS[self.direction]
+        return mover.col + dx * travelled, mover.row + dy * travelled
+
+    def cells(self, second: float) -> list[tuple[float, float] | None]:
+        """Each shape's (column, row) at `second`, None before it appears."""
         return [
-            None if shape.appears > second else (self.mover_centre(second) if i == self.mover else (shape.x, shape.y))
+            None if shape.appears > second else (self.mover_cell(second) if i == self.mover else (shape.col, shape.row))
             for i, shape in enumerate(self.shapes)
         ]
 
@@ -86,70 +97,43 @@ class Scene:
 _ROWS, _COLS = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32) + 0.5
 
 
-def shape_mask(kind: str, x: float, y: float, radius: int = RADIUS, size: int = SIZE) -> np.ndarray:
-    """(size, size) boolean mask of a shape centred at (x, y) inside a (2 radius)-wide box."""
-    dx, dy = _COLS[:size, :size] - x, _ROWS[:size, :size] - y
+def shape_mask(kind: str, col: float, row: float) -> np.ndarray:
+    """(SIZE, SIZE) boolean mask of a shape filling cell (col, row) but its outer pixel."""
+    dx, dy = _COLS - (col + 0.5) * CELL, _ROWS - (row + 0.5) * CELL
+    radius = CELL / 2 - 3
     if kind == "circle":
         return dx**2 + dy**2 <= radius**2
     if kind == "square":
         return (np.abs(dx) <= radius) & (np.abs(dy) <= radius)
     # triangle pointing up: apex at the top centre, base along the bottom of the box
-    inside_height = (dy >= -radius) & (dy <= radius)
-    half_width = (dy + radius) / 2
-    return inside_height & (np.abs(dx) <= half_width)
+    return (dy >= -radius) & (dy <= radius) & (np.abs(dx) <= (dy + radius) / 2)
 
 
 def render(scene: Scene) -> np.ndarray:
     """(SECONDS * FPS, SIZE, SIZE, 3) uint8 RGB frames."""
     frames = np.full((SECONDS * FPS, SIZE, SIZE, 3), BACKGROUND, dtype=np.uint8)
     for index in range(SECONDS * FPS):
-        for shape, centre in zip(scene.shapes, scene.centres(index / FPS)):
-            if centre is not None:
-                frames[index][shape_mask(shape.kind, *centre)] = COLOURS[shape.colour]
+        for shape, cell in zip(scene.shapes, scene.cells(index / FPS)):
+            if cell is not None:
+                frames[index][shape_mask(shape.kind, *cell)] = COLOURS[shape.colour]
     return frames
 
 
-def _gap(a: Shape, a_centre, b: Shape, b_centre, limit: int = 6) -> int:
-    """Steps of growing one mask until it meets the other (0: they overlap), up to `limit`."""
-    first, second = shape_mask(a.kind, *a_centre), shape_mask(b.kind, *b_centre)
-    for grown in range(limit):
-        if (first & second).any():
-            return grown
-        first = first | np.roll(first, 1, 0) | np.roll(first, -1, 0) | np.roll(first, 1, 1) | np.roll(first, -1, 1)
-    return limit
-
-
-def _distance_to_contact(scene: Scene, target: int) -> float | None:
-    """Pixels the mover travels before its mask first meets the target's (None if it never does inside the frame)."""
-    mover, other = scene.shapes[scene.mover], scene.shapes[target]
-    dx, dy = DIRECTIONS[scene.direction]
-    for step in range(0, SIZE):
-        x, y = mover.x + dx * step, mover.y + dy * step
-        if not (RADIUS <= x <= SIZE - RADIUS and RADIUS <= y <= SIZE - RADIUS):
-            return None
-        if (shape_mask(mover.kind, x, y) & shape_mask(other.kind, other.x, other.y)).any():
-            return step - 1 if step > 0 else None
-    return None
-
-
 def _valid(scene: Scene) -> bool:
-    """Shapes inside the frame, never overlapping, and never closer than 6 px except the touch contact at the end."""
+    """Shapes inside the grid and never in neighbouring cells, except the touching pair from the mover's arrival."""
     for second in np.arange(0, SECONDS, 1 / FPS):
-        centres = scene.centres(second)
-        for i, centre in enumerate(centres):
-            if centre is None:
+        cells = scene.cells(second)
+        for i, cell in enumerate(cells):
+            if cell is None:
                 continue
-            if not all(RADIUS <= c <= SIZE - RADIUS for c in centre):
+            if not all(0 <= c <= GRID - 1 for c in cell):
                 return False
             for j in range(i):
-                if centres[j] is None:
+                if cells[j] is None:
                     continue
-                gap = _gap(scene.shapes[i], centre, scene.shapes[j], centres[j])
+                gap = max(abs(cell[0] - cells[j][0]), abs(cell[1] - cells[j][1]))
                 touching_pair = scene.touches and {i, j} == {scene.mover, scene.target}
-                if touching_pair and second >= scene.arrival:
-                    if gap not in (1, 2):  # adjacent (a corner may be one diagonal step away), not overlapping
-                        return False
-                elif gap < 6:
+                if not (touching_pair and second > scene.arrival - 1) and gap < 2:  # closing in on its last step
                     return False
     return True
 
@@ -161,41 +145,24 @@ def make_scene(rng: random.Random) -> Scene:
     while True:
         colours = rng.sample(list(COLOURS), count)
         kinds = rng.sample(SHAPES, count)
-        appears = sorted(rng.sample(APPEAR_AT, count)) if count > 1 else [0]
+        appears = [0] + sorted(rng.sample(APPEAR_AT[1:], count - 1))
         rng.shuffle(appears)
         shapes = [
-            Shape(colour, kind, rng.uniform(RADIUS + 2, SIZE - RADIUS - 2), rng.uniform(RADIUS + 2, SIZE - RADIUS - 2), t)
+            Shape(colour, kind, rng.randrange(GRID), rng.randrange(GRID), t)
             for colour, kind, t in zip(colours, kinds, appears)
         ]
         mover = rng.randrange(count)
         direction = rng.choice(list(DIRECTIONS))
-        start = shapes[mover].appears
-        target = None
-        if count > 1:
-            target = rng.choice([i for i in range(count) if i != mover])
-            # the target sits on the mover's path, 40 px or more ahead of it; a "no" stops short of it
+        steps = rng.choice(STEPS)
+        start = rng.randint(shapes[mover].appears + 1, SECONDS - 3 - steps)
+        target = rng.choice([i for i in range(count) if i != mover]) if count > 1 else None
+        if touches:  # the target waits in the cell after the mover's last one
             dx, dy = DIRECTIONS[direction]
-            ahead = rng.uniform(2 * RADIUS + 40, SIZE)
-            shapes[target].x = shapes[mover].x + dx * ahead + (0 if dx else rng.uniform(-4, 4))
-            shapes[target].y = shapes[mover].y + dy * ahead + (0 if dy else rng.uniform(-4, 4))
-        scene = Scene(shapes, mover, direction, 0.0, 0.0, target, touches)
-        if target is not None:
-            contact = _distance_to_contact(scene, target)
-            if contact is None or contact < 40:
+            shapes[target].col = shapes[mover].col + dx * (steps + 1)
+            shapes[target].row = shapes[mover].row + dy * (steps + 1)
+            if shapes[target].appears >= start + steps:
                 continue
-            distance = contact if touches else contact - rng.uniform(12, 24)
-            earliest = max(start, shapes[target].appears) + 2
-        else:
-            room = {"left": shapes[mover].x, "right": SIZE - shapes[mover].x, "up": shapes[mover].y,
-                    "down": SIZE - shapes[mover].y}[direction] - RADIUS - 1
-            if room < 24:
-                continue
-            distance = rng.uniform(24, room)
-            earliest = start + 2
-        if earliest > SECONDS - 2:
-            continue
-        scene.distance = float(distance)
-        scene.arrival = rng.uniform(earliest, SECONDS - 2)
+        scene = Scene(shapes, mover, direction, steps, start, target, touches)
         if _valid(scene):
             return scene
 
