@@ -16,6 +16,8 @@ from pathlib import Path
 import torch
 from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
+from .modeling.modeling_mobilevideogpt import CACHE_KWARG
+
 
 @dataclass
 class Turn:
@@ -109,7 +111,7 @@ class VideoChat:
             excess = self.cache.get_seq_length() - (len(self.ids) - 1)
             if excess > 0:  # keep exactly the tokens of self.ids[:-1] (a negative crop works in every version)
                 self.cache.crop(-excess)
-            kwargs["past_key_values"] = self.cache
+            kwargs[CACHE_KWARG] = self.cache
             cached = len(self.ids) - 1
         result: dict = {}
 
@@ -137,7 +139,7 @@ class VideoChat:
 
     def _record(self, question: str, prompt: list[int], out, start: float, first: float | None, cached: int) -> None:
         end = time.perf_counter()
-        self.ids, self.cache = out.sequences[0].tolist(), out.past_key_values
+        self.ids, self.cache = out.sequences[0].tolist(), getattr(out, CACHE_KWARG)
         new_tokens = len(self.ids) - len(prompt)
         first = first or end
         self.turns.append(

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import CLIPVisionModel, GenerationMixin, PreTrainedModel, Qwen2Model
 from transformers.generation.logits_process import RepetitionPenaltyLogitsProcessor
-from transformers.modeling_outputs import CausalLMOutputWithPast
+from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
 from transformers.models.clip.modeling_clip import CLIPEncoderLayer
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.utils import ModelOutput
@@ -36,6 +36,9 @@ except ImportError:  # transformers 4.x initialises before loading
     from torch.nn import init
 
 from .configuration_mobilevideogpt import MobileVideoGPTConfig, VideoMambaConfig
+
+# The KV cache's name, as argument and output field: `cache` from transformers 5.24, `past_key_values` before.
+CACHE_KWARG = "cache" if "cache" in inspect.signature(Qwen2Model.forward).parameters else "past_key_values"
 
 # ---------------------------------------------------------------------------------------------------------------
 # Selective scan
@@ -397,13 +400,9 @@ class MobileVideoGPTVideoFeatures(ModelOutput):
 
 
 @dataclass
-class MobileVideoGPTModelOutputWithPast(ModelOutput):
+class MobileVideoGPTModelOutputWithPast(BaseModelOutputWithPast):
     """`MobileVideoGPTModel` output: the LM's outputs plus the visual features used (for reuse across turns)."""
 
-    last_hidden_state: torch.Tensor | None = None
-    past_key_values: object | None = None
-    hidden_states: tuple[torch.Tensor, ...] | None = None
-    attentions: tuple[torch.Tensor, ...] | None = None
     video_features: MobileVideoGPTVideoFeatures | None = None
     image_features: torch.Tensor | None = None
 
@@ -442,7 +441,7 @@ class MobileVideoGPTPreTrainedModel(PreTrainedModel):
     _no_split_modules = ["Qwen2DecoderLayer", "CLIPEncoderLayer", "VideoMambaBlock"]
     # The original runs both encoders in float32 whatever the LM's dtype.
     _keep_in_fp32_modules_strict = ["image_encoder", "video_encoder"]
-    _skip_keys_device_placement = "past_key_values"
+    _skip_keys_device_placement = CACHE_KWARG
     _supports_sdpa = True
     _supports_flash_attn = True
     _supports_flash_attn_2 = True
@@ -592,6 +591,7 @@ class MobileVideoGPTModel(MobileVideoGPTPreTrainedModel):
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.LongTensor | None = None,
         past_key_values=None,
+        cache=None,
         inputs_embeds: torch.Tensor | None = None,
         video_metadata: list[dict] | None = None,
         **kwargs,
@@ -611,10 +611,12 @@ class MobileVideoGPTModel(MobileVideoGPTPreTrainedModel):
                 `MobileVideoGPTVideoFeatures` or its `visual_tokens` tensor (N_videos, 2402, H).
             video_metadata: the processor's per-video frame indices and timestamps; accepted and ignored, so
                 `model(**processor(...))` and `model.generate(**processor(...))` work.
-            Other args as Qwen2Model (attention_mask (batch, seq) with 0 on padding, past_key_values, ...).
+            Other args as Qwen2Model (attention_mask (batch, seq) with 0 on padding, past_key_values, ...);
+                `cache` is the same KV cache under the name transformers >= 5.24 gives it.
         Raises:
             ValueError: when the number of placeholders differs from the number of visual tokens given.
         """
+        past_key_values = cache if cache is not None else past_key_values
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("Pass exactly one of input_ids or inputs_embeds")
         if pixel_values is not None and image_features is not None:
@@ -646,13 +648,13 @@ class MobileVideoGPTModel(MobileVideoGPTPreTrainedModel):
         outputs = self.language_model(
             attention_mask=attention_mask,
             position_ids=position_ids,
-            past_key_values=past_key_values,
             inputs_embeds=inputs_embeds,
+            **{CACHE_KWARG: past_key_values},
             **kwargs,
         )
         return MobileVideoGPTModelOutputWithPast(
             last_hidden_state=outputs.last_hidden_state,
-            past_key_values=outputs.past_key_values,
+            **{CACHE_KWARG: getattr(outputs, CACHE_KWARG)},
             hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
             video_features=video_features if isinstance(video_features, MobileVideoGPTVideoFeatures) else None,
@@ -746,6 +748,7 @@ class MobileVideoGPTForConditionalGeneration(MobileVideoGPTPreTrainedModel, Gene
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.LongTensor | None = None,
         past_key_values=None,
+        cache=None,
         inputs_embeds: torch.Tensor | None = None,
         labels: torch.LongTensor | None = None,
         logits_to_keep: int | torch.Tensor = 0,
@@ -755,6 +758,7 @@ class MobileVideoGPTForConditionalGeneration(MobileVideoGPTPreTrainedModel, Gene
         """Args as `MobileVideoGPTModel.forward`, plus `labels` (batch, seq): token ids to predict, -100 where no
         loss is taken (the processor marks everything but the answers); the loss is the mean next-token cross
         entropy. Logits: (batch, seq or logits_to_keep, vocab)."""
+        past_key_values = cache if cache is not None else past_key_values
         outputs = self.model(
             input_ids=input_ids,
             pixel_values=pixel_values,
@@ -777,7 +781,7 @@ class MobileVideoGPTForConditionalGeneration(MobileVideoGPTPreTrainedModel, Gene
         return MobileVideoGPTCausalLMOutputWithPast(
             loss=loss,
             logits=logits,
-            past_key_values=outputs.past_key_values,
+            **{CACHE_KWARG: getattr(outputs, CACHE_KWARG)},
             hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
             video_features=outputs.video_features,

@@ -18,7 +18,11 @@ from mobilevideogpt.modeling import (
     VideoMambaConfig,
     VideoMambaEncoder,
 )
-from mobilevideogpt.modeling.modeling_mobilevideogpt import selective_scan_blockwise, selective_scan_sequential
+from mobilevideogpt.modeling.modeling_mobilevideogpt import (
+    CACHE_KWARG,
+    selective_scan_blockwise,
+    selective_scan_sequential,
+)
 
 IMAGE_TOKEN, VIDEO_TOKEN, VOCAB = 250, 251, 256
 
@@ -367,12 +371,14 @@ def test_repetition_penalty_counts_only_generated_tokens(model):
     assert set(generated) & set(prompt[0].tolist())  # some answer tokens are prompt tokens: the test has teeth
 
 
-def test_forward_logits_match_step_by_step_kv_cache(model):
+@pytest.mark.parametrize("cache_argument", ["past_key_values", "cache"])  # transformers >= 5.24 passes `cache`
+def test_forward_logits_match_step_by_step_kv_cache(model, cache_argument):
     videos, context = random_video(31)
     ids = torch.tensor([video_prompt(model.config, [5, 6], [7, 8, 9])])
     with torch.no_grad():
         prefix = model(input_ids=ids[:, :-2], pixel_values_videos=videos, pixel_values_context=context, use_cache=True)
-        step = model(input_ids=ids[:, -2:], past_key_values=prefix.past_key_values, use_cache=True)
+        cache = getattr(prefix, CACHE_KWARG)  # the output field has the installed transformers' name
+        step = model(input_ids=ids[:, -2:], use_cache=True, **{cache_argument: cache})
         whole = model(input_ids=ids, pixel_values_videos=videos, pixel_values_context=context)
     assert torch.allclose(step.logits, whole.logits[:, -2:], atol=1e-4)
 
