@@ -146,8 +146,9 @@ def test_formats_decode_the_sampled_frames_with_every_backend(formatted_video):
         np.testing.assert_array_equal(frames, reference, err_msg=f"{backend} vs {BACKENDS[0]}")
 
 
-# decord 0.6 fails on these frame widths ("Check failed: from_size == to_size"); automatic choice falls back to PyAV.
-DECORD_BAD_WIDTHS = (16, 48)
+# decord 0.6 fails ("Check failed: from_size == to_size") on exactly these of the even widths 16-240 that the test
+# draws, at any height (measured for heights 16, 64 and 90); the automatic choice falls back to PyAV.
+DECORD_BAD_WIDTHS = (16, 24, 48, 72)
 
 
 @settings(
