@@ -30,13 +30,13 @@ Every run's stage-3 loss levels off (0.11-0.14) within about one epoch. What was
 - The LM does not use them: in the 8-frame 7x7 run it answered "blue" for a lone red square, and stage 3 alone on colour
   questions only (250 steps from that run's stage 2) reached 55 %. So what fails is the LM learning, from random weights, to find the
   asked-about object's token among the others, not the encoders or the data.
-Session 4 (`docs/experiments/demo_model/`: stage 3 on cached encoder outputs, 4x faster per step): training the
-whole LM instead of LoRA, 3000 steps of 8 clips, gives 64 % (direction 20, order 55, touch 64); with each cell's
-true colour and shape in place of the visual tokens the LM reaches colour 100, shape 91 and count 100 % in 1500
-steps, but direction, order and touch stay at chance. Direction alone, on those oracle tokens, climbs to 84 % in
-2000 steps of 16. So the temporal types need thousands of LM steps even with perfect visual tokens: more than an
-hour through the Trainer on 2 cores. Next: cache the frozen encoders' outputs in the recipe, a curriculum (one type
-at a time, then mixed), or a GPU.
+Session 4 (`docs/experiments/demo_model/`, stage 3 on cached encoder outputs, 4x faster per step): training the
+whole LM instead of LoRA, 3000 steps of 8 clips, gives 64 % (direction 20, order 55, touch 64). With each cell's
+true colour and shape in place of the visual tokens, the LM learns colour, shape and count but direction, order and
+touch stay at chance; with 1,500 clips it memorises them. Direction alone, from 6,000 fresh oracle scenes, climbs
+to 84 % after 32,000 answers; mixed with the other types at 8,000 answers each it is still at chance. So each
+temporal type needs tens of thousands of answers from many distinct clips. Next: 10,000+ clips with all their
+questions per record, the encoders' outputs cached in the recipe, the whole LM trained, or a GPU.
 """
 
 from __future__ import annotations
