@@ -35,8 +35,11 @@ whole LM instead of LoRA, 3000 steps of 8 clips, gives 64 % (direction 20, order
 true colour and shape in place of the visual tokens, the LM learns colour, shape and count but direction, order and
 touch stay at chance; with 1,500 clips it memorises them. Direction alone, from 6,000 fresh oracle scenes, climbs
 to 84 % after 32,000 answers; mixed with the other types at 8,000 answers each it is still at chance. So each
-temporal type needs tens of thousands of answers from many distinct clips. Next: 10,000+ clips with all their
-questions per record, the encoders' outputs cached in the recipe, the whole LM trained, or a GPU.
+temporal type needs tens of thousands of answers from many distinct clips. With 10,000 real clips (all questions of
+a clip per record) and 4000 steps of 8, the whole LM reaches colour 96, shape 84 and count 100 % but direction,
+order and touch stay at chance (69.5 % overall); direction alone from real tokens reaches 37 % in 2000 steps of 16.
+Next: the encoders' outputs cached in the recipe, the whole LM trained, a curriculum (temporal types first), a
+larger LM, or a GPU.
 """
 
 from __future__ import annotations
