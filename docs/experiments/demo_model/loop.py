@@ -11,7 +11,7 @@ p.add_argument("--oracle", type=int, default=0); p.add_argument("--warm", type=i
 a = p.parse_args(); print(a)
 torch.set_num_threads(int(__import__("os").environ.get("NT", "2"))); torch.manual_seed(0); random.seed(0)
 w = Path(a.w)
-tr, he = torch.load(w / "train.pt"), torch.load(w / "held.pt")
+tr, he = torch.load(w / "train.pt", weights_only=True), torch.load(w / "held.pt", weights_only=True)
 model = AutoModel.from_pretrained(w / "base", trust_remote_code=True)
 m = model.model
 model.requires_grad_(False)

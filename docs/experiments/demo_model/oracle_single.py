@@ -2,9 +2,11 @@
 
     python oracle_single.py KIND STEPS THREADS [SCENES=6000] [BASE=/tmp/demo-diag/base]
 """
-import sys, random, time, math, collections, torch
+import sys, random, torch
 from pathlib import Path
 from transformers import AutoModel, AutoProcessor
+
+from single import fit, pad
 from mobilevideogpt.training.synth import make_scene, questions, COLOURS, SHAPES, GRID
 from mobilevideogpt.training.data import tokenize_conversation
 KIND, STEPS, NT = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]); NSCENES = int(sys.argv[4]) if len(sys.argv) > 4 else 6000
@@ -34,27 +36,8 @@ model = AutoModel.from_pretrained(base, trust_remote_code=True); m = model.model
 model.requires_grad_(False); m.language_model.requires_grad_(True); m.language_model.embed_tokens.requires_grad_(False)
 op = torch.nn.Linear(9, 128); op.weight.data.normal_(std=0.3)
 params = [p for p in model.parameters() if p.requires_grad] + list(op.parameters())
-opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=0)
-def run(batch, train=True):
-    L = max(len(b[0]) for b in batch); B = len(batch)
-    ids = torch.zeros(B, L, dtype=torch.long); lab = torch.full((B, L), -100); att = torch.zeros(B, L, dtype=torch.long)
-    for i, (a, l, _, _) in enumerate(batch): ids[i, :len(a)] = a; lab[i, :len(a)] = l; att[i, :len(a)] = 1
+def run(batch):
+    B = len(batch); ids, lab, att = pad(batch)
     vis = op(torch.stack([b[2] for b in batch])).reshape(B, -1, 128); vis = torch.cat([vis, torch.zeros(B, 4, 128)], 1)
     return model(input_ids=ids, attention_mask=att, video_features=vis, labels=lab), lab
-def acc():
-    hit = {}
-    with torch.no_grad():
-        for i in range(0, len(he), 50):
-            out, lab = run(he[i:i+50]); pred = out.logits[:, :-1].argmax(-1); tgt = lab[:, 1:]
-            for j in range(pred.shape[0]):
-                mk = tgt[j] != -100; hit.setdefault(he[i + j][3], []).append(bool((pred[j][mk] == tgt[j][mk]).all()))
-    allr = [x for v in hit.values() for x in v]
-    return round(100 * sum(allr) / len(allr), 1), {k: round(100 * sum(v) / len(v)) for k, v in sorted(hit.items())}
-t0 = time.perf_counter(); rng = random.Random(0); ls = []
-for step in range(1, STEPS + 1):
-    f = min(1, step / 100) * 0.5 * (1 + math.cos(math.pi * step / STEPS))
-    for g in opt.param_groups: g["lr"] = 1e-3 * f
-    out, _ = run(rng.sample(tr, 16)); out.loss.backward(); torch.nn.utils.clip_grad_norm_(params, 1.0); opt.step(); opt.zero_grad()
-    ls.append(out.loss.item())
-    if step % 100 == 0: print(step, round(sum(ls[-100:]) / 100, 4), round(time.perf_counter() - t0), flush=True)
-    if step % 500 == 0: print("ACC", KIND, step, acc(), flush=True)
+fit(run, params, tr, he, STEPS, KIND)

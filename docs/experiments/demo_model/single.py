@@ -1,0 +1,40 @@
+"""The training loop and held-out accuracy shared by oracle_single.py and real_single.py.
+
+A record is a tuple whose first two items are `input_ids` and `labels` and whose last is its question type;
+`run(batch)` returns `(model output with loss, labels)` for a list of records.
+"""
+import math, random, time, torch
+
+
+def pad(batch):
+    """(input_ids, labels, attention_mask), each (len(batch), longest), right-padded with 0 / -100 / 0."""
+    L = max(len(b[0]) for b in batch); B = len(batch)
+    ids = torch.zeros(B, L, dtype=torch.long); lab = torch.full((B, L), -100); att = torch.zeros(B, L, dtype=torch.long)
+    for i, b in enumerate(batch): ids[i, :len(b[0])] = b[0]; lab[i, :len(b[0])] = b[1]; att[i, :len(b[0])] = 1
+    return ids, lab, att
+
+
+def accuracy(run, held):
+    """Teacher-forced exact match on held-out records: (overall %, {type: %})."""
+    hit = {}
+    with torch.no_grad():
+        for i in range(0, len(held), 50):
+            out, lab = run(held[i:i + 50]); pred = out.logits[:, :-1].argmax(-1); tgt = lab[:, 1:]
+            for j in range(pred.shape[0]):
+                mk = tgt[j] != -100; hit.setdefault(held[i + j][-1], []).append(bool((pred[j][mk] == tgt[j][mk]).all()))
+    allr = [x for v in hit.values() for x in v]
+    return round(100 * sum(allr) / len(allr), 1), {k: round(100 * sum(v) / len(v)) for k, v in sorted(hit.items())}
+
+
+def fit(run, params, train, held, steps, name, batch=16, lr=1e-3):
+    """AdamW, 100 warm-up steps then cosine, gradient clipping at 1; prints the loss every 100 steps and the held-out
+    accuracy every 500."""
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0)
+    t0 = time.perf_counter(); rng = random.Random(0); ls = []
+    for step in range(1, steps + 1):
+        f = min(1, step / 100) * 0.5 * (1 + math.cos(math.pi * step / steps))
+        for g in opt.param_groups: g["lr"] = lr * f
+        out, _ = run(rng.sample(train, batch)); out.loss.backward(); torch.nn.utils.clip_grad_norm_(params, 1.0); opt.step(); opt.zero_grad()
+        ls.append(out.loss.item())
+        if step % 100 == 0: print(step, round(sum(ls[-100:]) / 100, 4), round(time.perf_counter() - t0), flush=True)
+        if step % 500 == 0: print("ACC", name, step, accuracy(run, held), flush=True)
