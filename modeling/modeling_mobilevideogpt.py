@@ -758,7 +758,6 @@ class MobileVideoGPTForConditionalGeneration(MobileVideoGPTPreTrainedModel, Gene
         """Args as `MobileVideoGPTModel.forward`, plus `labels` (batch, seq): token ids to predict, -100 where no
         loss is taken (the processor marks everything but the answers); the loss is the mean next-token cross
         entropy. Logits: (batch, seq or logits_to_keep, vocab)."""
-        past_key_values = cache if cache is not None else past_key_values
         outputs = self.model(
             input_ids=input_ids,
             pixel_values=pixel_values,
@@ -769,6 +768,7 @@ class MobileVideoGPTForConditionalGeneration(MobileVideoGPTPreTrainedModel, Gene
             attention_mask=attention_mask,
             position_ids=position_ids,
             past_key_values=past_key_values,
+            cache=cache,
             inputs_embeds=inputs_embeds,
             **kwargs,
         )
