@@ -651,6 +651,7 @@ def run_scan(**_) -> dict:
 def run_profile(**_) -> dict:
     """Where the 0.5B fp32 LM's time goes: the prefill of one video prompt (random visual tokens stand in for the
     encoders' output: the LM's cost is the same) and 16 decoding steps after it, under torch.profiler."""
+    from mobilevideogpt.modeling.modeling_mobilevideogpt import CACHE_KWARG
     from torch.profiler import ProfilerActivity, profile
 
     model, processor, params, load = build_ours("0.5b")
@@ -674,17 +675,17 @@ def run_profile(**_) -> dict:
                         logits_to_keep=1)
             prefill_wall = time.perf_counter() - start
         prefill = table(prof, prefill_wall, f"{prompt} tokens")
-        cache, token = out.past_key_values, out.logits[:, -1:].argmax(-1)
+        cache, token = getattr(out, CACHE_KWARG), out.logits[:, -1:].argmax(-1)
         mask = torch.ones(1, prompt + 17, dtype=torch.long)
         for step in range(2):  # unprofiled warm-up steps
-            out = model(input_ids=token, attention_mask=mask[:, : prompt + step + 1], past_key_values=cache,
+            out = model(input_ids=token, attention_mask=mask[:, : prompt + step + 1], **{CACHE_KWARG: cache},
                         use_cache=True)
             token = out.logits[:, -1:].argmax(-1)
         steps = 16
         with profile(activities=[ProfilerActivity.CPU]) as prof:
             start = time.perf_counter()
             for step in range(steps):
-                out = model(input_ids=token, attention_mask=mask[:, : prompt + step + 3], past_key_values=cache,
+                out = model(input_ids=token, attention_mask=mask[:, : prompt + step + 3], **{CACHE_KWARG: cache},
                             use_cache=True)
                 token = out.logits[:, -1:].argmax(-1)
             decode_wall = time.perf_counter() - start
@@ -692,7 +693,7 @@ def run_profile(**_) -> dict:
         # The same steps without the profiler, and the LM head's GEMV alone: how far from streaming speed?
         start = time.perf_counter()
         for step in range(steps):
-            out = model(input_ids=token, attention_mask=mask[:, : prompt + step + 1], past_key_values=cache,
+            out = model(input_ids=token, attention_mask=mask[:, : prompt + step + 1], **{CACHE_KWARG: cache},
                         use_cache=True)
             token = out.logits[:, -1:].argmax(-1)
         plain = (time.perf_counter() - start) / steps
