@@ -38,8 +38,12 @@ to 84 % after 32,000 answers; mixed with the other types at 8,000 answers each i
 temporal type needs tens of thousands of answers from many distinct clips. With 10,000 real clips (all questions of
 a clip per record) and 4000 steps of 8, the whole LM reaches colour 96, shape 84 and count 100 % but direction,
 order and touch stay at chance (69.5 % overall); direction alone from real tokens reaches 37 % in 2000 steps of 16.
-Next: the encoders' outputs cached in the recipe, the whole LM trained, a curriculum (temporal types first), a
-larger LM, or a GPU.
+Session 5 points at the base, not the training. By norm, a shape's image token is ~97 % content and ~3 % position
+(this base's patch embedding has norm 5.5 on a coloured patch, its position embedding 0.16), and no image token
+says which frame it is from. Oracle tokens that add each cell's column, row and frame, with all questions of fresh
+scenes per record, reach 86.9 % after 1500 steps of 16 (direction 79, order 94, touch 88); without the frame,
+direction, order and touch stay at chance. Next: a base whose CLIP position embeddings match the content's scale, and
+a frame the LM can read (a smaller `rope_theta`, or the VideoMamba tokens), tried on real tokens.
 """
 
 from __future__ import annotations

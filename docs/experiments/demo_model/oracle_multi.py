@@ -1,0 +1,72 @@
+"""Oracle tokens that also say WHERE and WHEN: each cell's true colour and shape plus its column and row (scaled to
+-1..1) and its frame (one-hot and scaled); every record asks all questions of a fresh scene, drawn on the fly.
+
+    python oracle_multi.py STEPS THREADS BATCH [frame|noframe|none] [BASE=/tmp/demo-diag/base]
+
+`noframe` leaves the frame out: the LM then has only its token positions (RoPE) to tell frames apart, as with the
+real image tokens; `none` leaves out the column and row too (colour and shape only, as `oracle_single.py`).
+"""
+import sys, random, torch, time, math
+from pathlib import Path
+from transformers import AutoModel, AutoProcessor
+
+from single import pad, accuracy
+from mobilevideogpt.training.synth import make_scene, questions, COLOURS, SHAPES, GRID
+from mobilevideogpt.training.data import tokenize_conversation
+STEPS, NT, BS = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+WHERE = sys.argv[4] if len(sys.argv) > 4 else "frame"
+base = Path(sys.argv[5]) if len(sys.argv) > 5 else Path("/tmp/demo-diag/base")
+torch.set_num_threads(NT); torch.manual_seed(0)
+proc = AutoProcessor.from_pretrained(base, trust_remote_code=True)
+
+
+def feats(sc):
+    """(8 frames, 16 cells, 20): colour one-hot (+ none), shape one-hot (+ none), frame one-hot, column, row, frame."""
+    x = torch.zeros(8, 16, 20); x[:, :, 4] = 1; x[:, :, 8] = 1
+    if WHERE != "none":
+        x[:, :, 17] = (torch.arange(16) % 4 - 1.5) / 1.5; x[:, :, 18] = (torch.arange(16) // 4 - 1.5) / 1.5
+    if WHERE == "frame":
+        x[:, :, 9:17] = torch.eye(8)[:, None]; x[:, :, 19] = (torch.arange(8)[:, None] - 3.5) / 3.5
+    for f, s in enumerate(range(0, 16, 2)):
+        for shape, cell in zip(sc.shapes, sc.cells(s)):
+            if cell is None: continue
+            k = round(cell[1]) * GRID + round(cell[0]); x[f, k, :9] = 0
+            x[f, k, list(COLOURS).index(shape.colour)] = 1; x[f, k, 5 + SHAPES.index(shape.kind)] = 1
+    return x
+
+
+def record(sc, qs):
+    msgs = []
+    for i, q in enumerate(qs):
+        media = [{"type": "video"}] if i == 0 else []
+        msgs += [{"role": "user", "content": media + [{"type": "text", "text": q[1]}]}, {"role": "assistant", "content": q[2]}]
+    ids, lab = tokenize_conversation(proc, msgs, 4096)
+    return (torch.tensor(ids), torch.tensor(lab), feats(sc), qs[0][0])
+
+
+rng = random.Random(10_000); held = []
+for _ in range(100):  # the held-out scenes of the other scripts: 528 single questions
+    sc = make_scene(rng); held += [record(sc, [q]) for q in questions(sc, rng)]
+model = AutoModel.from_pretrained(base, trust_remote_code=True); m = model.model
+model.requires_grad_(False); m.language_model.requires_grad_(True); m.language_model.embed_tokens.requires_grad_(False)
+op = torch.nn.Linear(20, 128); op.weight.data.normal_(std=0.3)
+params = [p for p in model.parameters() if p.requires_grad] + list(op.parameters())
+
+
+def run(batch):
+    B = len(batch); ids, lab, att = pad(batch)
+    vis = op(torch.stack([b[2] for b in batch])).reshape(B, -1, 128); vis = torch.cat([vis, torch.zeros(B, 4, 128)], 1)
+    return model(input_ids=ids, attention_mask=att, video_features=vis, labels=lab), lab
+
+
+opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=0); rng = random.Random(1); t0 = time.perf_counter(); ls = []
+for step in range(1, STEPS + 1):
+    f = min(1, step / 100) * 0.5 * (1 + math.cos(math.pi * step / STEPS))
+    for g in opt.param_groups: g["lr"] = 1e-3 * f
+    batch = []
+    for _ in range(BS):
+        sc = make_scene(rng); qs = questions(sc, rng); rng.shuffle(qs); batch.append(record(sc, qs))
+    out, _ = run(batch); out.loss.backward(); torch.nn.utils.clip_grad_norm_(params, 1.0); opt.step(); opt.zero_grad()
+    ls.append(out.loss.item())
+    if step % 100 == 0: print(step, round(sum(ls[-100:]) / 100, 4), round(time.perf_counter() - t0), flush=True)
+    if step % 500 == 0: print("ACC", step, accuracy(run, held), flush=True)
