@@ -6,12 +6,22 @@ from mobilevideogpt.training.demo_model import build_base
 from mobilevideogpt.training.data import SupervisedDataset
 from transformers import AutoModel, AutoProcessor
 w = Path(sys.argv[1]); n = int(sys.argv[2])
-torch.set_num_threads(2)
+if __import__("os").environ.get("TIME_RAMP"):  # experiment: the background brightens by 120 grey levels over the clip
+    from mobilevideogpt.training import synth
+    plain = synth.render
+    def render(scene):
+        frames = plain(scene).astype(int)
+        ramp = (__import__("numpy").arange(len(frames)) / (len(frames) - 1) - 0.5) * 120
+        background = (frames == synth.BACKGROUND).all(-1)
+        frames[background] += ramp.astype(int)[:, None, None].repeat(frames.shape[1], 1).repeat(frames.shape[2], 2)[background][:, None]
+        return frames.clip(0, 255).astype("uint8")
+    synth.render = render
+torch.set_num_threads(int(__import__("os").environ.get("NT", "2")))
 t = time.perf_counter()
 train = write_dataset(w / "train", n, seed=0, turns=6)
 held = write_dataset(w / "held_out", 100, seed=10_000, turns=1)
 print("synth", time.perf_counter() - t)
-base = build_base(w / "base", 0)
+base = w / "base" if (w / "base" / "config.json").exists() else build_base(w / "base", 0)  # or base_variant.py's
 proc = AutoProcessor.from_pretrained(base, trust_remote_code=True)
 model = AutoModel.from_pretrained(base, trust_remote_code=True).eval()
 m = model.model
