@@ -6,11 +6,11 @@
 `noframe` leaves the frame out: the LM then has only its token positions (RoPE) to tell frames apart, as with the
 real image tokens; `none` leaves out the column and row too (colour and shape only, as `oracle_single.py`).
 """
-import sys, random, torch, time, math
+import sys, random, torch
 from pathlib import Path
-from transformers import AutoModel, AutoProcessor
+from transformers import AutoProcessor
 
-from single import pad, accuracy
+from single import fit, oracle_lm
 from mobilevideogpt.training.synth import make_scene, questions, COLOURS, SHAPES, GRID
 from mobilevideogpt.training.data import tokenize_conversation
 STEPS, NT, BS = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
@@ -47,26 +47,15 @@ def record(sc, qs):
 rng = random.Random(10_000); held = []
 for _ in range(100):  # the held-out scenes of the other scripts: 528 single questions
     sc = make_scene(rng); held += [record(sc, [q]) for q in questions(sc, rng)]
-model = AutoModel.from_pretrained(base, trust_remote_code=True); m = model.model
-model.requires_grad_(False); m.language_model.requires_grad_(True); m.language_model.embed_tokens.requires_grad_(False)
-op = torch.nn.Linear(20, 128); op.weight.data.normal_(std=0.3)
-params = [p for p in model.parameters() if p.requires_grad] + list(op.parameters())
+run, params = oracle_lm(base, 20)
+rng = random.Random(1)
 
 
-def run(batch):
-    B = len(batch); ids, lab, att = pad(batch)
-    vis = op(torch.stack([b[2] for b in batch])).reshape(B, -1, 128); vis = torch.cat([vis, torch.zeros(B, 4, 128)], 1)
-    return model(input_ids=ids, attention_mask=att, video_features=vis, labels=lab), lab
-
-
-opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=0); rng = random.Random(1); t0 = time.perf_counter(); ls = []
-for step in range(1, STEPS + 1):
-    f = min(1, step / 100) * 0.5 * (1 + math.cos(math.pi * step / STEPS))
-    for g in opt.param_groups: g["lr"] = 1e-3 * f
+def draw():
     batch = []
     for _ in range(BS):
         sc = make_scene(rng); qs = questions(sc, rng); rng.shuffle(qs); batch.append(record(sc, qs))
-    out, _ = run(batch); out.loss.backward(); torch.nn.utils.clip_grad_norm_(params, 1.0); opt.step(); opt.zero_grad()
-    ls.append(out.loss.item())
-    if step % 100 == 0: print(step, round(sum(ls[-100:]) / 100, 4), round(time.perf_counter() - t0), flush=True)
-    if step % 500 == 0: print("ACC", step, accuracy(run, held), flush=True)
+    return batch
+
+
+fit(run, params, draw, held, STEPS, WHERE)

@@ -4,9 +4,9 @@
 """
 import sys, random, torch
 from pathlib import Path
-from transformers import AutoModel, AutoProcessor
+from transformers import AutoProcessor
 
-from single import fit, pad
+from single import fit, oracle_lm, sampler
 from mobilevideogpt.training.synth import make_scene, questions, COLOURS, SHAPES, GRID
 from mobilevideogpt.training.data import tokenize_conversation
 KIND, STEPS, NT = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]); NSCENES = int(sys.argv[4]) if len(sys.argv) > 4 else 6000
@@ -32,12 +32,5 @@ def scenes(n, seed):
     return out
 tr, he = scenes(NSCENES, 1), scenes(100, 10_000)
 print(len(tr), len(he), flush=True)
-model = AutoModel.from_pretrained(base, trust_remote_code=True); m = model.model
-model.requires_grad_(False); m.language_model.requires_grad_(True); m.language_model.embed_tokens.requires_grad_(False)
-op = torch.nn.Linear(9, 128); op.weight.data.normal_(std=0.3)
-params = [p for p in model.parameters() if p.requires_grad] + list(op.parameters())
-def run(batch):
-    B = len(batch); ids, lab, att = pad(batch)
-    vis = op(torch.stack([b[2] for b in batch])).reshape(B, -1, 128); vis = torch.cat([vis, torch.zeros(B, 4, 128)], 1)
-    return model(input_ids=ids, attention_mask=att, video_features=vis, labels=lab), lab
-fit(run, params, tr, he, STEPS, KIND)
+run, params = oracle_lm(base, 9)
+fit(run, params, sampler(tr), he, STEPS, KIND)

@@ -6,7 +6,7 @@ import sys, json, torch
 from pathlib import Path
 from transformers import AutoModel, AutoProcessor
 
-from single import fit, pad
+from single import fit, pad, sampler
 from mobilevideogpt.training.data import tokenize_conversation
 KINDS, STEPS, NT, W = sys.argv[1].split(","), int(sys.argv[2]), int(sys.argv[3]), Path(sys.argv[4])
 torch.set_num_threads(NT); torch.manual_seed(0)
@@ -34,4 +34,4 @@ def run(batch):
     clip = torch.stack([b[2] for b in batch]).float(); chunk = torch.cat([b[3] for b in batch]).float()
     img = m.image_projector(clip.flatten(0, 1)).reshape(B, -1, 128); vid = m.video_projector(chunk).reshape(B, -1, 128)
     return model(input_ids=ids, attention_mask=att, video_features=torch.cat([img, vid], 1), labels=lab), lab
-fit(run, params, tr, he, STEPS, KINDS)
+fit(run, params, sampler(tr), he, STEPS, KINDS)

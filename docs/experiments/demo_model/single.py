@@ -1,4 +1,5 @@
-"""The training loop and held-out accuracy shared by oracle_single.py and real_single.py.
+"""The training loop, held-out accuracy and oracle-token model shared by oracle_single.py, oracle_multi.py and
+real_single.py.
 
 A record is a tuple whose first two items are `input_ids` and `labels` and whose last is its question type;
 `run(batch)` returns `(model output with loss, labels)` for a list of records.
@@ -26,15 +27,38 @@ def accuracy(run, held):
     return round(100 * sum(allr) / len(allr), 1), {k: round(100 * sum(v) / len(v)) for k, v in sorted(hit.items())}
 
 
-def fit(run, params, train, held, steps, name, batch=16, lr=1e-3):
-    """AdamW, 100 warm-up steps then cosine, gradient clipping at 1; prints the loss every 100 steps and the held-out
-    accuracy every 500."""
+def sampler(records, batch=16, seed=0):
+    """`draw()` for `fit`: `batch` records sampled from `records`."""
+    rng = random.Random(seed)
+    return lambda: rng.sample(records, batch)
+
+
+def oracle_lm(base, features):
+    """The base model's LM (embeddings frozen) reading oracle tokens: a trained linear layer maps each record's
+    (8 frames, 16 cells, `features`) tensor (its third item) to the 128 image tokens; the 4 video tokens are zeros.
+    Returns `(run, trainable parameters)`."""
+    from transformers import AutoModel
+    model = AutoModel.from_pretrained(base, trust_remote_code=True); m = model.model
+    model.requires_grad_(False); m.language_model.requires_grad_(True); m.language_model.embed_tokens.requires_grad_(False)
+    op = torch.nn.Linear(features, 128); op.weight.data.normal_(std=0.3)
+    params = [p for p in model.parameters() if p.requires_grad] + list(op.parameters())
+
+    def run(batch):
+        B = len(batch); ids, lab, att = pad(batch)
+        vis = op(torch.stack([b[2] for b in batch])).reshape(B, -1, 128); vis = torch.cat([vis, torch.zeros(B, 4, 128)], 1)
+        return model(input_ids=ids, attention_mask=att, video_features=vis, labels=lab), lab
+    return run, params
+
+
+def fit(run, params, draw, held, steps, name, lr=1e-3):
+    """AdamW on the batches `draw()` returns, 100 warm-up steps then cosine, gradient clipping at 1; prints the loss
+    every 100 steps and the held-out accuracy every 500."""
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0)
-    t0 = time.perf_counter(); rng = random.Random(0); ls = []
+    t0 = time.perf_counter(); ls = []
     for step in range(1, steps + 1):
         f = min(1, step / 100) * 0.5 * (1 + math.cos(math.pi * step / steps))
         for g in opt.param_groups: g["lr"] = lr * f
-        out, _ = run(rng.sample(train, batch)); out.loss.backward(); torch.nn.utils.clip_grad_norm_(params, 1.0); opt.step(); opt.zero_grad()
+        out, _ = run(draw()); out.loss.backward(); torch.nn.utils.clip_grad_norm_(params, 1.0); opt.step(); opt.zero_grad()
         ls.append(out.loss.item())
         if step % 100 == 0: print(step, round(sum(ls[-100:]) / 100, 4), round(time.perf_counter() - t0), flush=True)
         if step % 500 == 0: print("ACC", name, step, accuracy(run, held), flush=True)
