@@ -1,5 +1,6 @@
 """Cache frozen-encoder features for the diagnostic loop."""
 import sys, torch, time
+import numpy as np
 from pathlib import Path
 from mobilevideogpt.training.synth import write_dataset
 from mobilevideogpt.training.demo_model import build_base
@@ -11,10 +12,9 @@ if __import__("os").environ.get("TIME_RAMP"):  # experiment: the background brig
     plain = synth.render
     def render(scene):
         frames = plain(scene).astype(int)
-        ramp = (__import__("numpy").arange(len(frames)) / (len(frames) - 1) - 0.5) * 120
-        background = (frames == synth.BACKGROUND).all(-1)
-        frames[background] += ramp.astype(int)[:, None, None].repeat(frames.shape[1], 1).repeat(frames.shape[2], 2)[background][:, None]
-        return frames.clip(0, 255).astype("uint8")
+        ramp = ((np.arange(len(frames)) / (len(frames) - 1) - 0.5) * 120).astype(int)
+        background = (frames == synth.BACKGROUND).all(-1, keepdims=True)
+        return (frames + background * ramp[:, None, None, None]).clip(0, 255).astype("uint8")
     synth.render = render
 torch.set_num_threads(int(__import__("os").environ.get("NT", "2")))
 t = time.perf_counter()
