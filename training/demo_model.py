@@ -44,7 +44,10 @@ says which frame it is from. Oracle tokens that add each cell's column, row and 
 scenes per record, reach 86.9 % after 1500 steps of 16 (direction 79, order 94, touch 88); without the frame,
 direction, order and touch stay at chance, also with `rope_theta` 100. On real tokens from 2,500 clips whose
 background brightens over time, they stayed at chance too, with this base (58.5 % overall) and with CLIP position
-embeddings at the content's scale (45.8 %). Next: the VideoMamba tokens' temporal embedding as the frame the LM reads.
+embeddings at the content's scale (45.8 %). Session 6: a CLIP written in closed form (brightness, quadrant chroma,
+cell one-hots, and in a second version per-colour coverage from one designed layer) on clips whose light rises
+over time reached 47.7 % and 43.2 % after 1500 steps of 16 on 3,000 clips: colour and shape below the random base's,
+the temporal types still at chance (`docs/experiments/demo_model/designed.py`).
 """
 
 from __future__ import annotations
