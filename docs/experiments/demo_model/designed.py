@@ -2,7 +2,7 @@
 light rises over time (every pixel brightens by the same amount) with colours of equal brightness: the image tokens
 then say what, where and when. Trains projectors + whole LM on a pool of clips, all questions per record.
 
-    [V2=1] python designed.py POOL STEPS BATCH [THREADS]     (README.md, "Session 6")
+    [V2=1 | V3=1] python designed.py POOL STEPS BATCH [THREADS]     (README.md, "Session 6")
 """
 import random, sys, time, torch
 import numpy as np
@@ -63,6 +63,24 @@ def design_clip(model):
         model.model.image_encoder.pre_layrnorm.weight.fill_(float(sigma)); model.model.image_encoder.pre_layrnorm.bias.zero_()
 
 
+def augment_clip(model, clock=0.2, position=2.0):
+    """v3: the random base's CLIP, with 9 of its 64 channels given over to the brightness channel and the cell
+    one-hots of `design_clip` (their random patch-embedding rows zeroed); the other 55 keep the random projections
+    of all 768 pixel values."""
+    emb = model.model.image_encoder.embeddings
+    with torch.no_grad():
+        W, P = emb.patch_embedding.weight, emb.position_embedding.weight
+        # the random rows are made blind to a uniform brightening (else the ramp drives every token, and the scorer)
+        v = torch.tensor(1 / STD, dtype=W.dtype)[:, None, None].expand(3, 16, 16)
+        W -= (W * v).sum((1, 2, 3), keepdim=True) / (v * v).sum() * v
+        W[:9] = 0; W[0] = clock / 256; P[:, :9] = 0
+        for p in range(196):
+            r, c = divmod(p, 14)
+            for axis, v in ((0, c), (1, r)):
+                for k in range(4):
+                    P[1 + p, 1 + 4 * axis + k] = position * max(0, min(v * 16 + 16, 56 * (k + 1)) - max(v * 16, 56 * k)) / 16
+
+
 def design_layer(model):
     """The CLIP layer whose output is the features (`vision_feature_layer=-2` with 2 layers): no attention; the MLP
     has one unit per colour and 8x8 quadrant that fires when the quadrant is mostly that colour, summed per colour
@@ -100,7 +118,9 @@ if not (base / "config.json").exists():
         dm.tiny_config = lambda *a, **k: plain_config(*a, **{**k, "clip_layers": 2})
     build_base(base, 0)
 proc = AutoProcessor.from_pretrained(base, trust_remote_code=True); proc.input_fps = float(synth.FPS)
-model = AutoModel.from_pretrained(base, trust_remote_code=True); design_clip(model)
+V3 = bool(__import__("os").environ.get("V3"))
+model = AutoModel.from_pretrained(base, trust_remote_code=True)
+augment_clip(model) if V3 else design_clip(model)
 if V2:
     design_layer(model)
 m = model.model
