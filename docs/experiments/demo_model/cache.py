@@ -6,6 +6,7 @@ from mobilevideogpt.training.synth import write_dataset
 from mobilevideogpt.training.demo_model import build_base
 from mobilevideogpt.training.data import SupervisedDataset
 from transformers import AutoModel, AutoProcessor
+from single import frozen_features
 w = Path(sys.argv[1]); n = int(sys.argv[2])
 if __import__("os").environ.get("TIME_RAMP"):  # experiment: the background brightens by 120 grey levels over the clip
     from mobilevideogpt.training import synth
@@ -33,19 +34,9 @@ for name, path in (("train", train), ("held", held)):
         item = ds[i]
         vid = ds.records[i]["video"]
         if vid not in cache:
-            with torch.no_grad():
-                pv, pc = item["pixel_values_videos"][None], item["pixel_values_context"][None]
-                clip = m._clip_patch_features(pc.flatten(0, 1))
-                idx, _ = m.frame_scorer(clip.unflatten(0, (-1, 8)))
-                index = idx[:, :, None, None, None].expand(-1, -1, *pv.shape[2:])
-                key = pv.gather(1, index)
-                side = m.config.video_config.patches_per_side
-                from mobilevideogpt.modeling.modeling_mobilevideogpt import adaptive_avg_pool2d
-                video = m.video_encoder(key)[:, 1:]
-                video = video.reshape(-1, side, side, video.shape[-1]).permute(0, 3, 1, 2)
-                video = adaptive_avg_pool2d(video, side, m.config.video_pool_size).flatten(2).transpose(1, 2)
-                chunk = video.reshape(-1, m.config.video_tokens_per_chunk_in, video.shape[-1])
-                cache[vid] = (clip.half(), chunk.half(), idx)
+            pv, pc = item["pixel_values_videos"][None], item["pixel_values_context"][None]
+            clip, chunk, idx = frozen_features(m, pv, pc)
+            cache[vid] = (clip.half(), chunk.half(), idx)
         recs.append(dict(input_ids=item["input_ids"], labels=item["labels"], video=vid, types=ds.records[i]["types"],
                          answer=ds.records[i]["conversations"][-1]["value"]))
     torch.save(dict(recs=recs, cache=cache), w / f"{name}.pt")

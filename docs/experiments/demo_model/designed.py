@@ -4,25 +4,26 @@ then say what, where and when. Trains projectors + whole LM on a pool of clips, 
 
     [V2=1 | V3=1] python designed.py POOL STEPS BATCH [THREADS]     (README.md, "Session 6")
 """
-import random, sys, time, torch
+import os, random, sys, time, torch
 import numpy as np
 from pathlib import Path
 from transformers import AutoModel, AutoProcessor
 
-from single import fit, pad, accuracy
+from single import accuracy, conversation, fit, frozen_features, pad
+from mobilevideogpt.processing.processing_mobilevideogpt import default_image_processor
 from mobilevideogpt.training import synth
-from mobilevideogpt.training.data import tokenize_conversation
 from mobilevideogpt.training.demo_model import build_base
 
 POOL, STEPS, BS = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 torch.set_num_threads(int(sys.argv[4]) if len(sys.argv) > 4 else 2); torch.manual_seed(0)
 RAMP = 36  # grey levels below/above at the first/last frame
 
-MEAN, STD = np.array([0.48145466, 0.4578275, 0.40821073]), np.array([0.26862954, 0.26130258, 0.27577711])
+MEAN, STD = (np.array(getattr(default_image_processor(), key)) for key in ("image_mean", "image_std"))
 def isoluminant(hue, scale):
     h = np.array(hue, float); b = lambda v: (v / 255 / STD).sum(); h = h - b(h) / b(np.ones(3)); h = h / np.abs(h).max() * scale
     return tuple(int(v) for v in np.round(MEAN * 255 + h))
-V2 = bool(__import__("os").environ.get("V2"))  # one CLIP layer whose MLP adds a coverage channel per colour
+V2 = bool(os.environ.get("V2"))  # one CLIP layer whose MLP adds a coverage channel per colour
+V3 = bool(os.environ.get("V3"))  # the random CLIP with the cell and brightness channels of v1 in 9 of its channels
 # v2 equalises the colours' chroma (yellow's is the smallest that keeps its blue channel above 36)
 SCALES = (69, 54, 56, 64) if V2 else (85, 85, 85, 64)
 synth.COLOURS = {name: isoluminant(hue, scale) for (name, hue), scale in
@@ -34,6 +35,17 @@ def render(scene):
     ramp = np.round(np.linspace(-RAMP, RAMP, len(frames))).astype(np.int16)
     return (frames + ramp[:, None, None, None]).clip(0, 255).astype(np.uint8)
 synth.render = render
+
+
+def cell_onehots(P, first, scale):
+    """Writes into position-embedding table P (197, D), from channel `first`, each patch's cell of the 4x4 grid as
+    column then row one-hots times `scale` (a patch across a cell border is split by its pixels in each cell)."""
+    for p in range(196):
+        r, c = divmod(p, 14)
+        for axis, v in ((0, c), (1, r)):
+            lo, hi = v * 16, v * 16 + 16  # pixels of the 224 frame; cells are 56 wide
+            for k in range(4):
+                P[1 + p, first + 4 * axis + k] = scale * max(0, min(hi, 56 * (k + 1)) - max(lo, 56 * k)) / 16
 
 
 def design_clip(model):
@@ -50,12 +62,7 @@ def design_clip(model):
             for a in axes:
                 W[ch, :, qy * 8:(qy + 1) * 8, qx * 8:(qx + 1) * 8] = a[:, None, None] / 64 * 2; ch += 1
     P = torch.zeros(197, D)
-    for p in range(196):
-        r, c = divmod(p, 14)
-        for axis, v in ((0, c), (1, r)):
-            lo, hi = v * 16, v * 16 + 16  # pixels of the 224 frame; cells are 56 wide
-            for k in range(4):
-                P[1 + p, 9 + 4 * axis + k] = 2.0 * max(0, min(hi, 56 * (k + 1)) - max(lo, 56 * k)) / 16
+    cell_onehots(P, 9, 2.0)
     P[:, D - 1] = 12.0
     with torch.no_grad():
         emb.patch_embedding.weight.copy_(W); emb.position_embedding.weight.copy_(P)
@@ -74,11 +81,7 @@ def augment_clip(model, clock=0.2, position=2.0):
         v = torch.tensor(1 / STD, dtype=W.dtype)[:, None, None].expand(3, 16, 16)
         W -= (W * v).sum((1, 2, 3), keepdim=True) / (v * v).sum() * v
         W[:9] = 0; W[0] = clock / 256; P[:, :9] = 0
-        for p in range(196):
-            r, c = divmod(p, 14)
-            for axis, v in ((0, c), (1, r)):
-                for k in range(4):
-                    P[1 + p, 1 + 4 * axis + k] = position * max(0, min(v * 16 + 16, 56 * (k + 1)) - max(v * 16, 56 * k)) / 16
+        cell_onehots(P, 1, position)
 
 
 def design_layer(model):
@@ -118,7 +121,6 @@ if not (base / "config.json").exists():
         dm.tiny_config = lambda *a, **k: plain_config(*a, **{**k, "clip_layers": 2})
     build_base(base, 0)
 proc = AutoProcessor.from_pretrained(base, trust_remote_code=True); proc.input_fps = float(synth.FPS)
-V3 = bool(__import__("os").environ.get("V3"))
 model = AutoModel.from_pretrained(base, trust_remote_code=True)
 augment_clip(model) if V3 else design_clip(model)
 if V2:
@@ -129,26 +131,8 @@ m = model.model
 def encode(frames):
     """(8, 196, 64) CLIP features, the chunk's (16, 48) VideoMamba tokens and the selected frames of one clip."""
     b = proc(videos=frames, return_tensors="pt", min_frames=8)
-    with torch.no_grad():
-        pv, pc = b["pixel_values_videos"], b["pixel_values_context"]
-        clip = m._clip_patch_features(pc.flatten(0, 1))
-        idx, _ = m.frame_scorer(clip.unflatten(0, (-1, 8)))
-        key = pv.gather(1, idx[:, :, None, None, None].expand(-1, -1, *pv.shape[2:]))
-        side = m.config.video_config.patches_per_side
-        from mobilevideogpt.modeling.modeling_mobilevideogpt import adaptive_avg_pool2d
-        video = m.video_encoder(key)[:, 1:].reshape(-1, side, side, 48).permute(0, 3, 1, 2)
-        video = adaptive_avg_pool2d(video, side, m.config.video_pool_size).flatten(2).transpose(1, 2)
-        chunk = video.reshape(-1, m.config.video_tokens_per_chunk_in, 48)
+    clip, chunk, idx = frozen_features(m, b["pixel_values_videos"], b["pixel_values_context"])
     return clip.half(), chunk[0].half(), tuple(idx[0].tolist())
-
-
-def tokens(group):
-    msgs = []
-    for i, (_, q, a) in enumerate(group):
-        msgs += [{"role": "user", "content": ([{"type": "video"}] if i == 0 else []) + [{"type": "text", "text": q}]},
-                 {"role": "assistant", "content": a}]
-    ids, lab = tokenize_conversation(proc, msgs, 4096)
-    return torch.tensor(ids), torch.tensor(lab)
 
 
 def make(n, seed, single):
@@ -157,9 +141,9 @@ def make(n, seed, single):
         sc = synth.make_scene(rng); clip, chunk, idx = encode(synth.render(sc)); picks.add(idx)
         qs = synth.questions(sc, rng)
         if single:
-            out += [(*tokens([q]), clip, chunk, q[0]) for q in qs]
+            out += [(*conversation(proc, [q]), clip, chunk, q[0]) for q in qs]
         else:
-            rng.shuffle(qs); out.append((*tokens(qs), clip, chunk, "multi"))
+            rng.shuffle(qs); out.append((*conversation(proc, qs), clip, chunk, "multi"))
     print("made", n, "clips", len(out), "records", round(time.perf_counter() - t), "s; distinct selections", len(picks), flush=True)
     return out
 

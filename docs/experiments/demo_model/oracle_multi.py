@@ -10,9 +10,8 @@ import sys, random, torch
 from pathlib import Path
 from transformers import AutoProcessor
 
-from single import fit, oracle_lm
+from single import conversation, fit, oracle_lm
 from mobilevideogpt.training.synth import make_scene, questions, COLOURS, SHAPES, GRID
-from mobilevideogpt.training.data import tokenize_conversation
 STEPS, NT, BS = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 WHERE = sys.argv[4] if len(sys.argv) > 4 else "frame"
 base = Path(sys.argv[5]) if len(sys.argv) > 5 else Path("/tmp/demo-diag/base")
@@ -36,12 +35,7 @@ def feats(sc):
 
 
 def record(sc, qs):
-    msgs = []
-    for i, q in enumerate(qs):
-        media = [{"type": "video"}] if i == 0 else []
-        msgs += [{"role": "user", "content": media + [{"type": "text", "text": q[1]}]}, {"role": "assistant", "content": q[2]}]
-    ids, lab = tokenize_conversation(proc, msgs, 4096)
-    return (torch.tensor(ids), torch.tensor(lab), feats(sc), qs[0][0])
+    return (*conversation(proc, qs), feats(sc), qs[0][0])
 
 
 rng = random.Random(10_000); held = []

@@ -1,5 +1,5 @@
-"""The training loop, held-out accuracy and oracle-token model shared by oracle_single.py, oracle_multi.py and
-real_single.py.
+"""The training loop, held-out accuracy, oracle-token model, conversation tokenising and frozen-encoder features
+shared by oracle_single.py, oracle_multi.py, real_single.py, designed.py and cache.py.
 
 A record is a tuple whose first two items are `input_ids` and `labels` and whose last is its question type;
 `run(batch)` returns `(model output with loss, labels)` for a list of records.
@@ -25,6 +25,33 @@ def accuracy(run, held):
                 mk = tgt[j] != -100; hit.setdefault(held[i + j][-1], []).append(bool((pred[j][mk] == tgt[j][mk]).all()))
     allr = [x for v in hit.values() for x in v]
     return round(100 * sum(allr) / len(allr), 1), {k: round(100 * sum(v) / len(v)) for k, v in sorted(hit.items())}
+
+
+def conversation(proc, qs):
+    """(input_ids, labels) of one record asking the (type, question, answer) items `qs` in turn about one video."""
+    from mobilevideogpt.training.data import tokenize_conversation
+    msgs = []
+    for i, (_, q, a) in enumerate(qs):
+        media = [{"type": "video"}] if i == 0 else []
+        msgs += [{"role": "user", "content": media + [{"type": "text", "text": q}]}, {"role": "assistant", "content": a}]
+    ids, lab = tokenize_conversation(proc, msgs, 4096)
+    return torch.tensor(ids), torch.tensor(lab)
+
+
+def frozen_features(m, pv, pc):
+    """What the frozen encoders give for N videos, before the projectors: CLIP features (N * F, 196, C), the chunks'
+    pooled VideoMamba tokens (N * chunks, tokens, C') and the selected frames (N, K), as `get_video_features` computes
+    them."""
+    from mobilevideogpt.modeling.modeling_mobilevideogpt import adaptive_avg_pool2d
+    with torch.no_grad():
+        clip = m._clip_patch_features(pc.flatten(0, 1))
+        idx, _ = m.frame_scorer(clip.unflatten(0, (-1, pc.shape[1])))
+        key = pv.gather(1, idx[:, :, None, None, None].expand(-1, -1, *pv.shape[2:]))
+        side = m.config.video_config.patches_per_side
+        video = m.video_encoder(key)[:, 1:]
+        video = video.reshape(-1, side, side, video.shape[-1]).permute(0, 3, 1, 2)
+        video = adaptive_avg_pool2d(video, side, m.config.video_pool_size).flatten(2).transpose(1, 2)
+        return clip, video.reshape(-1, m.config.video_tokens_per_chunk_in, video.shape[-1]), idx
 
 
 def sampler(records, batch=16, seed=0):
