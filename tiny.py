@@ -303,7 +303,7 @@ def save_model_folder(model, tokenizer, folder: str | os.PathLike) -> Path:
         image_processor=default_image_processor(), tokenizer=tokenizer,
         num_frames=model.config.num_frames, chunk_size=model.config.chunk_size,
         frames_per_chunk=model.config.frames_per_chunk, image_tokens_per_frame=model.config.image_tokens_per_frame,
-        video_tokens_per_chunk=model.config.video_tokens_per_chunk,
+        video_tokens_per_chunk=model.config.video_tokens_per_chunk, video_size=model.config.video_config.image_size,
     ).save_pretrained(folder)
     return Path(folder)
 

@@ -71,6 +71,32 @@ def test_synth_answers_match_the_pixels():
             assert (gap == 1) == scene.touches
 
 
+def test_synth_events_are_seen_by_any_choice_of_one_key_frame_per_window():
+    """The sampler's 8 frames (seconds 0, 2, 4, 6, 8, 10, 12, 15), one kept per window of two: whichever are kept,
+    each shape is first seen in the window it appears in, the mover is seen in place before its move and at its
+    last cell in the last window, and the final contact is on screen."""
+    import itertools
+    import random
+
+    from mobilevideogpt.processing.video_processing_mobilevideogpt import sample_frame_indices
+    from mobilevideogpt.training.synth import FPS, SECONDS
+
+    seconds = [index / FPS for index in sample_frame_indices(SECONDS * FPS, FPS, num_frames=8, min_frames=8)]
+    assert seconds == [0, 2, 4, 6, 8, 10, 12, 15]
+    windows = [seconds[i : i + 2] for i in range(0, 8, 2)]
+    rng = random.Random(5)
+    for _ in range(200):
+        scene = make_scene(rng)
+        first_window = [shape.appears // 4 for shape in scene.shapes]
+        mover = scene.shapes[scene.mover]
+        for kept in itertools.product(*windows):
+            seen = [min(w for w, t in enumerate(kept) if t >= shape.appears) for shape in scene.shapes]
+            assert seen == first_window
+            cells = [scene.mover_cell(t) for t in kept if t >= mover.appears]
+            assert cells[0] == (mover.col, mover.row) and cells[-1] == scene.mover_cell(SECONDS)
+        assert scene.arrival <= 12
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Data and labels
 # ---------------------------------------------------------------------------------------------------------------

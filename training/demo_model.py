@@ -49,6 +49,9 @@ cell one-hots, and in a second version per-colour coverage from one designed lay
 over time reached 47.7 % and 43.2 % after 1500 steps of 16 on 3,000 clips: colour and shape below the random base's,
 the temporal types still at chance; the random CLIP with cell and clock channels added reached 61.4 % after 1000
 steps (colour 81, shape 63, count 94; temporal types at chance) (`docs/experiments/demo_model/designed.py`).
+Session 7 (`docs/experiments/demo_model/pretrain_video.py`): with the clips timed for the sampler and one key frame
+per window of two, VideoMamba pre-trained on the clips' scene facts learns colour, kind, count, first and last to
+99-100 % on held-out clips and contact to 95 %; direction reaches about 60 %. This file does not use it yet.
 """
 
 from __future__ import annotations

@@ -6,10 +6,17 @@ CLIP patches wide and a shape 2.5: each shape falls inside one bin of a 4x4 imag
 (`image_pool_size=4`), so one token per frame carries it. The processor samples whole seconds (frames 0, 2, 4, ...),
 where every shape sits exactly on a cell; odd frames show a moving shape half-way between two cells.
 
-One to three shapes, all of different colours and kinds, appear at 0, 3 or 6 s (one of them at 0 s) and stay.
+One to three shapes, all of different colours and kinds, appear at 0, 4 or 8 s (one of them at 0 s) and stay.
 One of them, the mover, travels 1 or 2 cells in a straight line (left, right, up or down), one cell per second, then
 stops. With other shapes present it either stops against one of them (touching: the cells share a side) or not.
 Apart from that contact, shapes are never in neighbouring cells (diagonals included).
+
+Events are timed for the sampler: 8 frames of a 16 s clip are seconds 0, 2, 4, 6, 8, 10, 12 and 15, and a model
+that keeps one key frame per chunk of two (`chunk_size=2`, `frames_per_chunk=1`) keeps one of each window
+{0, 2}, {4, 6}, {8, 10}, {12, 15} s. Shapes appear at a window's first frame, the mover is still in place at the
+second frame of a window it is already present in, and it has arrived by 12 s: whichever frame the scorer keeps
+in each window, the key frames show every shape from its window on, the mover before and after its move, and the
+final contact. The move often ends between the two frames of a window, which is what the scorer's choice varies on.
 
 Question types (the answer is always one word):
 - colour:    "What colour is the circle?"                      -> red / green / blue / yellow
@@ -27,7 +34,7 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +52,9 @@ CELL = 28  # pixels per cell side
 SIZE = GRID * CELL  # frame width and height
 FPS = 2
 SECONDS = 16
-APPEAR_AT = (0, 3, 6)  # seconds
+APPEAR_AT = (0, 4, 8)  # seconds: the first frame of a 4 s window
+WINDOW = 4  # seconds per key-frame window of the 8-frame sampler
+ARRIVED_BY = 12  # seconds: the last window's first frame
 STEPS = (1, 2)  # cells the mover travels
 # CLIP's (and, within 1/255, ImageNet's) mean colour: background pixels normalise to about zero in the pixel
 # pipelines of both encoders, so the shapes carry most of what differs between clips.
@@ -154,7 +163,13 @@ def make_scene(rng: random.Random) -> Scene:
         mover = rng.randrange(count)
         direction = rng.choice(list(DIRECTIONS))
         steps = rng.choice(STEPS)
-        start = rng.randint(shapes[mover].appears + 1, SECONDS - 3 - steps)
+        # The window before the move, {4i, 4i + 2} s with 4i + 2 <= start, must show the mover in both frames.
+        starts = [
+            s for s in range(2, ARRIVED_BY - steps + 1) if WINDOW * ((s - 2) // WINDOW) >= shapes[mover].appears
+        ]
+        if not starts:
+            continue
+        start = rng.choice(starts)
         target = rng.choice([i for i in range(count) if i != mover]) if count > 1 else None
         if touches:  # the target waits in the cell after the mover's last one
             dx, dy = DIRECTIONS[direction]
@@ -212,7 +227,7 @@ def write_dataset(out: str | Path, n: int, seed: int = 0, turns: int = 1) -> Pat
                 conversations += [{"from": "human", "value": prefix + question}, {"from": "gpt", "value": answer}]
             records.append({
                 "id": f"{index:06d}-{len(records)}", "video": str(clip), "conversations": conversations,
-                "types": [kind for kind, _, _ in group],
+                "types": [kind for kind, _, _ in group], "scene": asdict(scene),
             })
     data = out / "data.json"
     data.write_text(json.dumps(records, indent=1))
