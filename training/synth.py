@@ -163,13 +163,11 @@ def make_scene(rng: random.Random) -> Scene:
         mover = rng.randrange(count)
         direction = rng.choice(list(DIRECTIONS))
         steps = rng.choice(STEPS)
-        # The window before the move, {4i, 4i + 2} s with 4i + 2 <= start, must show the mover in both frames.
-        starts = [
+        # The window before the move, {4i, 4i + 2} s with 4i + 2 <= start, must show the mover in both frames (never
+        # empty: a mover appearing at 8 s can start at 10 s).
+        start = rng.choice([
             s for s in range(2, ARRIVED_BY - steps + 1) if WINDOW * ((s - 2) // WINDOW) >= shapes[mover].appears
-        ]
-        if not starts:
-            continue
-        start = rng.choice(starts)
+        ])
         target = rng.choice([i for i in range(count) if i != mover]) if count > 1 else None
         if touches:  # the target waits in the cell after the mover's last one
             dx, dy = DIRECTIONS[direction]
@@ -208,7 +206,8 @@ def write_dataset(out: str | Path, n: int, seed: int = 0, turns: int = 1) -> Pat
 
     With `turns=1` each record is one question about one clip (one record per question, every answerable type per
     clip); with `turns > 1` each clip gives one record whose conversation asks up to `turns` of its questions in a
-    random order, which trains on several answers per encoded video.
+    random order, which trains on several answers per encoded video. Every record also holds its clip's `scene`
+    (shapes, mover, move and contact: the ground truth behind the answers).
     """
     out = Path(out)
     (out / "clips").mkdir(parents=True, exist_ok=True)
