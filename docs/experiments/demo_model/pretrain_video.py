@@ -1,7 +1,7 @@
 """VideoMamba pre-trained on the clips' scene facts, from the key frames the frame scorer keeps (session 7).
 
     python pretrain_video.py FOLDER CLIPS HIDDEN LAYERS STEPS BATCH      # env: PATCH (28), STATE (8), LR (2e-3),
-                                                                         # DENSE (0), EVAL (500)
+                                                                         # DENSE (0), EVAL (500), CONV (4)
 
 Writes CLIPS training clips (seed 0) and 300 held-out clips (seed 10,000) with `write_dataset` (timed for the
 8-frame sampler), builds the demo base with one key frame per window of two (`num_frames=8, chunk_size=2,
@@ -10,7 +10,9 @@ frames_per_chunk=1`) and VideoMamba on 112x112 frames with PATCH-pixel patches, 
 give 12 scene facts: the colour of each kind, the kind of each colour, the mover's direction, the count, the first
 and the last colour, and whether two shapes touch. DENSE > 0 adds per-token targets (the mover's direction on its
 tokens after it moved; contact per occupied cell) for 16 tokens per frame (PATCH 28), weighted by DENSE.
-Prints held-out accuracy per fact every EVAL steps.
+CONV is VideoMamba's causal convolution width (4 in the original): with PATCH 56 a frame is 4 tokens, so a width of
+5 or more lets each token's convolution see the same place in the previous key frame. Prints held-out accuracy per
+fact every EVAL steps.
 """
 import os
 import sys
@@ -20,18 +22,32 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from transformers import AutoProcessor
-
-from mobilevideogpt.modeling import MobileVideoGPTForConditionalGeneration, VideoMambaConfig
-from mobilevideogpt.processing.video_processing_mobilevideogpt import sample_frame_indices
+from mobilevideogpt.modeling import (
+    MobileVideoGPTForConditionalGeneration,
+    VideoMambaConfig,
+)
+from mobilevideogpt.processing.video_processing_mobilevideogpt import (
+    sample_frame_indices,
+)
 from mobilevideogpt.tiny import build_tiny_tokenizer, save_model_folder, tiny_config
 from mobilevideogpt.training.data import SupervisedDataset
-from mobilevideogpt.training.synth import COLOURS, DIRECTIONS, FPS, SECONDS, SHAPES, Scene, Shape, write_dataset
+from mobilevideogpt.training.synth import (
+    COLOURS,
+    DIRECTIONS,
+    FPS,
+    SECONDS,
+    SHAPES,
+    Scene,
+    Shape,
+    write_dataset,
+)
+from transformers import AutoProcessor
 
 torch.set_num_threads(2)
 W, N, HIDDEN, LAYERS, STEPS, BATCH = Path(sys.argv[1]), *map(int, sys.argv[2:7])
-PATCH, STATE, LR = int(os.environ.get("PATCH", 28)), int(os.environ.get("STATE", 8)), float(os.environ.get("LR", 2e-3))
-DENSE, EVAL = float(os.environ.get("DENSE", 0)), int(os.environ.get("EVAL", 500))
+env = os.environ.get
+PATCH, STATE, LR, CONV = int(env("PATCH", 28)), int(env("STATE", 8)), float(env("LR", 2e-3)), int(env("CONV", 4))
+DENSE, EVAL = float(env("DENSE", 0)), int(env("EVAL", 500))
 SECONDS_SAMPLED = [i / FPS for i in sample_frame_indices(SECONDS * FPS, FPS, num_frames=8, min_frames=8)]
 HEADS = [5] * 3 + [4] * 4 + [4, 3, 4, 4, 2]
 NAMES = [f"colour_of_{k}" for k in SHAPES] + [f"kind_of_{c}" for c in COLOURS] + ["direction", "count", "first", "last",
@@ -48,7 +64,7 @@ config = tiny_config(
     tokenizer, clip_layers=1, lm_hidden=128, lm_intermediate=384, lm_layers=4, image_pool_size=2, video_pool_size=1,
     frame_scoring_precision="float32", num_frames=8, chunk_size=2, frames_per_chunk=1,
     video_config=VideoMambaConfig(hidden_size=HIDDEN, num_hidden_layers=LAYERS, state_size=STATE, patch_size=PATCH,
-                                  image_size=112, num_frames=4),
+                                  image_size=112, num_frames=4, conv_kernel=CONV),
 )
 model = MobileVideoGPTForConditionalGeneration(config)
 save_model_folder(model, tokenizer, W / "base")
