@@ -1,7 +1,7 @@
 """VideoMamba pre-trained on the clips' scene facts, from the key frames the frame scorer keeps (session 7).
 
     python pretrain_video.py FOLDER CLIPS HIDDEN LAYERS STEPS BATCH      # env: PATCH (28), STATE (8), LR (2e-3),
-                                                                         # DENSE (0), EVAL (500), CONV (4)
+                                                                         # DENSE (0), EVAL (500), CONV (4), AUG (0)
 
 Writes CLIPS training clips (seed 0) and 300 held-out clips (seed 10,000) with `write_dataset` (timed for the
 8-frame sampler), builds the demo base with one key frame per window of two (`num_frames=8, chunk_size=2,
@@ -12,7 +12,8 @@ and the last colour, and whether two shapes touch. DENSE > 0 adds per-token targ
 tokens after it moved; contact per occupied cell) for 16 tokens per frame (PATCH 28), weighted by DENSE.
 CONV is VideoMamba's causal convolution width (4 in the original): with PATCH 56 a frame is 4 tokens, so a width of
 5 or more lets each token's convolution see the same place in the previous key frame. Prints held-out accuracy per
-fact every EVAL steps.
+fact every EVAL steps. AUG=1 mirrors each training clip left-right and up-down at random (the direction label
+follows; up-down mirroring also turns triangles upside down).
 """
 import os
 import sys
@@ -47,7 +48,7 @@ torch.set_num_threads(2)
 W, N, HIDDEN, LAYERS, STEPS, BATCH = Path(sys.argv[1]), *map(int, sys.argv[2:7])
 env = os.environ.get
 PATCH, STATE, LR, CONV = int(env("PATCH", 28)), int(env("STATE", 8)), float(env("LR", 2e-3)), int(env("CONV", 4))
-DENSE, EVAL = float(env("DENSE", 0)), int(env("EVAL", 500))
+DENSE, EVAL, AUG = float(env("DENSE", 0)), int(env("EVAL", 500)), env("AUG") == "1"
 SECONDS_SAMPLED = [i / FPS for i in sample_frame_indices(SECONDS * FPS, FPS, num_frames=8, min_frames=8)]
 HEADS = [5] * 3 + [4] * 4 + [4, 3, 4, 4, 2]
 NAMES = [f"colour_of_{k}" for k in SHAPES] + [f"kind_of_{c}" for c in COLOURS] + ["direction", "count", "first", "last",
@@ -152,9 +153,15 @@ generator = torch.Generator().manual_seed(0)
 start = time.perf_counter()
 for step in range(1, STEPS + 1):
     batch = torch.randint(len(Xtr), (BATCH,), generator=generator)
-    tokens = encoder(Xtr[batch].float())[:, 1:]
+    x, y = Xtr[batch], Ytr[batch].clone()
+    if AUG:  # mirror left-right and up-down at random; the direction label follows
+        for axis, swap in ((-1, [1, 0, 2, 3]), (-2, [0, 1, 3, 2])):
+            flip = torch.rand(BATCH, generator=generator) < 0.5
+            x = torch.where(flip[:, None, None, None, None], x.flip(axis), x)
+            y[:, 7] = torch.where(flip, torch.tensor(swap)[y[:, 7]], y[:, 7])
+    tokens = encoder(x.float())[:, 1:]
     outs = head(tokens.mean(1)).split(HEADS, -1)
-    loss = sum(F.cross_entropy(o, Ytr[batch, h]) for h, o in enumerate(outs))
+    loss = sum(F.cross_entropy(o, y[:, h]) for h, o in enumerate(outs))
     if DENSE:
         d = dense_head(tokens)
         loss = loss + DENSE * (F.cross_entropy(d[..., :5].flatten(0, 1), Dtr[batch].flatten())
