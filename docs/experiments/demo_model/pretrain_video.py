@@ -12,7 +12,8 @@ and the last colour, and whether two shapes touch. DENSE > 0 adds per-token targ
 tokens after it moved; contact per occupied cell) for 16 tokens per frame (PATCH 28), weighted by DENSE.
 CONV is VideoMamba's causal convolution width (4 in the original): with PATCH 56 a frame is 4 tokens, so a width of
 5 or more lets each token's convolution see the same place in the previous key frame. Prints held-out accuracy per
-fact every EVAL steps. AUG=1 mirrors each training clip left-right and up-down at random (the direction label
+fact every EVAL steps; saves the key frames (`train_keys.pt`, `held_keys.pt`) and VideoMamba (`video_encoder.pt`)
+to FOLDER for `together.py`. AUG=1 mirrors each training clip left-right and up-down at random (the direction label
 follows; up-down mirroring also turns triangles upside down).
 """
 import os
@@ -122,6 +123,7 @@ def key_frames(split):
         ys.append(facts(scene))
         kept.append(tuple(indices[0].tolist()))
         dense_targets.append(dense(scene, kept[-1]))
+    torch.save((torch.stack(keys), torch.tensor(ys), kept), W / f"{split}_keys.pt")  # for together.py
     return (torch.stack(keys), torch.tensor(ys), kept, torch.stack([d for d, _ in dense_targets]),
             torch.stack([c for _, c in dense_targets]))
 
@@ -175,3 +177,4 @@ for step in range(1, STEPS + 1):
         print(step, round(loss.item(), 3), round(time.perf_counter() - start, 1), flush=True)
     if step % EVAL == 0 or step == STEPS:
         print("EVAL", step, evaluate(), flush=True)
+torch.save(encoder.state_dict(), W / "video_encoder.pt")  # for together.py
