@@ -97,6 +97,12 @@ def build_base(folder: Path, seed: int) -> Path:
         video_config=VideoMambaConfig(hidden_size=48, num_hidden_layers=2, state_size=8, patch_size=32, num_frames=4),
     )
     model = MobileVideoGPTForConditionalGeneration(config)
+    init_small_language_model(model)
+    return save_model_folder(model, tokenizer, folder)
+
+
+def init_small_language_model(model: MobileVideoGPTForConditionalGeneration) -> None:
+    """Re-initialises the LM's embeddings and linear layers for a narrow LM trained from scratch (in place)."""
     # A pretrained LM's (tied) embeddings are long enough for confident logits. At the default init (std 0.02) the
     # logits of a 128-wide LM stay within about +-2.5 behind the frozen final norm and the loss cannot fall below
     # about 4 whatever LoRA learns; at std 0.5 the residual stream makes every position predict its own token with
@@ -106,7 +112,6 @@ def build_base(folder: Path, seed: int) -> Path:
     for module in model.model.language_model.modules():
         if isinstance(module, torch.nn.Linear):
             torch.nn.init.normal_(module.weight, std=module.in_features**-0.5)
-    return save_model_folder(model, tokenizer, folder)
 
 
 def build(work: Path, out: Path, seed: int = 0, train_clips: int = TRAIN_CLIPS, held_out_clips: int = HELD_OUT_CLIPS,

@@ -9,7 +9,7 @@ import numpy as np
 from pathlib import Path
 from transformers import AutoModel, AutoProcessor
 
-from single import accuracy, conversation, fit, frozen_features, pad
+from single import accuracy, conversation, fit, frozen_features, pad, train_lm_only
 from mobilevideogpt.processing.processing_mobilevideogpt import default_image_processor
 from mobilevideogpt.training import synth
 from mobilevideogpt.training.demo_model import build_base
@@ -150,8 +150,7 @@ def make(n, seed, single):
 
 held = make(100, 10_000, True)
 train = make(POOL, 0, False)
-model.requires_grad_(False); m.image_projector.requires_grad_(True); m.video_projector.requires_grad_(True)
-m.language_model.requires_grad_(True); m.language_model.embed_tokens.requires_grad_(False)
+train_lm_only(model); m.image_projector.requires_grad_(True); m.video_projector.requires_grad_(True)
 params = [p for p in model.parameters() if p.requires_grad]
 
 

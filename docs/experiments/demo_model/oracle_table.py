@@ -14,50 +14,33 @@ import random
 import sys
 
 import torch
-from mobilevideogpt.training.synth import (
-    COLOURS,
-    DIRECTIONS,
-    SHAPES,
-    make_scene,
-    questions,
-)
-from single import conversation, fit, pad
+from mobilevideogpt.training.demo_model import init_small_language_model
+from mobilevideogpt.training.synth import make_scene, questions
 from transformers import AutoModel, AutoProcessor
+
+from single import FACT_CLASSES, conversation, fit, pad, scene_facts, train_lm_only
 
 BASE, STEPS, BATCH = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 SINGLE = os.environ.get("SINGLE") == "1"
 torch.set_num_threads(int(sys.argv[4]) if len(sys.argv) > 4 else 2)
-HEADS = [5] * 3 + [4] * 4 + [4, 3, 4, 4, 2]
 
 
 def facts(scene):
-    colours, kinds = list(COLOURS), list(SHAPES)
-    colour_of, kind_of = [0] * 3, [0] * 4
-    for shape in scene.shapes:
-        colour_of[kinds.index(shape.kind)] = 1 + colours.index(shape.colour)
-        kind_of[colours.index(shape.colour)] = 1 + kinds.index(shape.kind)
-    first = min(scene.shapes, key=lambda s: s.appears).colour
-    last = max(scene.shapes, key=lambda s: s.appears).colour
-    values = colour_of + kind_of + [list(DIRECTIONS).index(scene.direction), len(scene.shapes) - 1,
-                                    colours.index(first), colours.index(last), int(scene.touches)]
-    return torch.cat([torch.nn.functional.one_hot(torch.tensor(v), n).float() for v, n in zip(values, HEADS)])
+    """The scene's facts as concatenated one-hots."""
+    return torch.cat([torch.nn.functional.one_hot(torch.tensor(v), n).float()
+                      for v, n in zip(scene_facts(scene), FACT_CLASSES)])
 
 
 processor = AutoProcessor.from_pretrained(BASE, trust_remote_code=True)
 model = AutoModel.from_pretrained(BASE, trust_remote_code=True)
 m = model.model
 torch.manual_seed(0)
-torch.nn.init.normal_(model.get_input_embeddings().weight, std=0.1)
-for module in m.language_model.modules():
-    if isinstance(module, torch.nn.Linear):
-        torch.nn.init.normal_(module.weight, std=module.in_features**-0.5)
-model.requires_grad_(False)
-m.language_model.requires_grad_(True)
-m.language_model.embed_tokens.requires_grad_(False)
+init_small_language_model(model)
+train_lm_only(model)
 width = m.config.text_config.hidden_size
 image_tokens = m.config.num_frames * m.config.image_tokens_per_frame
 video_tokens = m.config.num_chunks * m.config.video_tokens_per_chunk
-table = torch.nn.Linear(sum(HEADS), width)
+table = torch.nn.Linear(sum(FACT_CLASSES), width)
 params = [p for p in model.parameters() if p.requires_grad] + list(table.parameters())
 
 

@@ -45,13 +45,14 @@ from mobilevideogpt.training.synth import (
 )
 from transformers import AutoProcessor
 
+from single import FACT_CLASSES, scene_facts
+
 torch.set_num_threads(2)
 W, N, HIDDEN, LAYERS, STEPS, BATCH = Path(sys.argv[1]), *map(int, sys.argv[2:7])
 env = os.environ.get
 PATCH, STATE, LR, CONV = int(env("PATCH", 28)), int(env("STATE", 8)), float(env("LR", 2e-3)), int(env("CONV", 4))
 DENSE, EVAL, AUG = float(env("DENSE", 0)), int(env("EVAL", 500)), env("AUG") == "1"
 SECONDS_SAMPLED = [i / FPS for i in sample_frame_indices(SECONDS * FPS, FPS, num_frames=8, min_frames=8)]
-HEADS = [5] * 3 + [4] * 4 + [4, 3, 4, 4, 2]
 NAMES = [f"colour_of_{k}" for k in SHAPES] + [f"kind_of_{c}" for c in COLOURS] + ["direction", "count", "first", "last",
                                                                                    "touch"]
 
@@ -78,18 +79,6 @@ def scene_of(record):
     s = record["scene"]
     shapes = [Shape(**shape) for shape in s["shapes"]]
     return Scene(shapes, s["mover"], s["direction"], s["steps"], s["start"], s["target"], s["touches"])
-
-
-def facts(scene):
-    colours, kinds = list(COLOURS), list(SHAPES)
-    colour_of, kind_of = [0] * 3, [0] * 4
-    for shape in scene.shapes:
-        colour_of[kinds.index(shape.kind)] = 1 + colours.index(shape.colour)
-        kind_of[colours.index(shape.colour)] = 1 + kinds.index(shape.kind)
-    first = min(scene.shapes, key=lambda s: s.appears).colour
-    last = max(scene.shapes, key=lambda s: s.appears).colour
-    return colour_of + kind_of + [list(DIRECTIONS).index(scene.direction), len(scene.shapes) - 1,
-                                  colours.index(first), colours.index(last), int(scene.touches)]
 
 
 def dense(scene, kept):
@@ -120,7 +109,7 @@ def key_frames(split):
             indices, _ = m.frame_scorer(m._clip_patch_features(pc.flatten(0, 1)).unflatten(0, (1, -1)))
         keys.append(pv.gather(1, indices[:, :, None, None, None].expand(-1, -1, *pv.shape[2:]))[0].half())
         scene = scene_of(dataset.records[i])
-        ys.append(facts(scene))
+        ys.append(scene_facts(scene))
         kept.append(tuple(indices[0].tolist()))
         dense_targets.append(dense(scene, kept[-1]))
     torch.save((torch.stack(keys), torch.tensor(ys), kept), W / f"{split}_keys.pt")  # for together.py
@@ -134,7 +123,7 @@ print("key frames", round(time.perf_counter() - start, 1), "distinct selections"
       Counter(kept).most_common(4), flush=True)
 
 encoder = m.video_encoder.train().requires_grad_(True)
-head, dense_head = torch.nn.Linear(HIDDEN, sum(HEADS)), torch.nn.Linear(HIDDEN, 7)
+head, dense_head = torch.nn.Linear(HIDDEN, sum(FACT_CLASSES)), torch.nn.Linear(HIDDEN, 7)
 params = [*encoder.parameters(), *head.parameters(), *dense_head.parameters()]
 optimizer = torch.optim.AdamW(params, lr=LR, weight_decay=0.01)
 schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=LR, total_steps=STEPS, pct_start=0.05)
@@ -142,10 +131,10 @@ schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=LR, total_steps
 
 def evaluate():
     encoder.eval()
-    correct = torch.zeros(len(HEADS))
+    correct = torch.zeros(len(FACT_CLASSES))
     with torch.no_grad():
         for i in range(0, len(Xte), 64):
-            outs = head(encoder(Xte[i : i + 64].float())[:, 1:].mean(1)).split(HEADS, -1)
+            outs = head(encoder(Xte[i : i + 64].float())[:, 1:].mean(1)).split(FACT_CLASSES, -1)
             correct += torch.stack([(o.argmax(-1) == Yte[i : i + 64, h]).sum() for h, o in enumerate(outs)])
     encoder.train()
     return {name: round(a, 3) for name, a in zip(NAMES, (correct / len(Xte)).tolist())}
@@ -162,7 +151,7 @@ for step in range(1, STEPS + 1):
             x = torch.where(flip[:, None, None, None, None], x.flip(axis), x)
             y[:, 7] = torch.where(flip, torch.tensor(swap)[y[:, 7]], y[:, 7])
     tokens = encoder(x.float())[:, 1:]
-    outs = head(tokens.mean(1)).split(HEADS, -1)
+    outs = head(tokens.mean(1)).split(FACT_CLASSES, -1)
     loss = sum(F.cross_entropy(o, y[:, h]) for h, o in enumerate(outs))
     if DENSE:
         d = dense_head(tokens)

@@ -6,7 +6,7 @@ import sys, json, torch
 from pathlib import Path
 from transformers import AutoModel, AutoProcessor
 
-from single import fit, pad, sampler
+from single import fit, pad, sampler, train_lm_only
 from mobilevideogpt.training.data import tokenize_conversation
 KINDS, STEPS, NT, W = sys.argv[1].split(","), int(sys.argv[2]), int(sys.argv[3]), Path(sys.argv[4])
 torch.set_num_threads(NT); torch.manual_seed(0)
@@ -26,7 +26,7 @@ def records(split, cache):
 tr = records("train", torch.load(W / "train.pt", weights_only=True)["cache"]); he = records("held_out", torch.load(W / "held.pt", weights_only=True)["cache"])
 print(len(tr), len(he), flush=True)
 model = AutoModel.from_pretrained(W / "base", trust_remote_code=True); m = model.model
-model.requires_grad_(False); m.language_model.requires_grad_(True); m.language_model.embed_tokens.requires_grad_(False)
+train_lm_only(model)
 m.image_projector.requires_grad_(True); m.video_projector.requires_grad_(True)
 params = [p for p in model.parameters() if p.requires_grad]
 def run(batch):

@@ -1,5 +1,6 @@
 """The training loop, held-out accuracy, oracle-token model, conversation tokenising and frozen-encoder features
-shared by oracle_single.py, oracle_multi.py, real_single.py, designed.py and cache.py.
+shared by oracle_single.py, oracle_multi.py, real_single.py, designed.py and cache.py; the scene facts and the
+LM-only training set-up of pretrain_video.py, oracle_table.py and together.py.
 
 A record is a tuple whose first two items are `input_ids` and `labels` and whose last is its question type;
 `run(batch)` returns `(model output with loss, labels)` for a list of records.
@@ -60,13 +61,38 @@ def sampler(records, batch=16, seed=0):
     return lambda: rng.sample(records, batch)
 
 
+# The 12 scene facts and their numbers of classes: the colour (0 absent, 1-4) of each kind; the kind (0 absent, 1-3)
+# of each colour; the mover's direction; the count - 1; the first and the last colour; contact.
+FACT_CLASSES = [5] * 3 + [4] * 4 + [4, 3, 4, 4, 2]
+
+
+def scene_facts(scene):
+    """The 12 facts of a `synth.Scene` as class indices (see FACT_CLASSES)."""
+    from mobilevideogpt.training.synth import COLOURS, DIRECTIONS, SHAPES
+    colours, kinds = list(COLOURS), list(SHAPES)
+    colour_of, kind_of = [0] * 3, [0] * 4
+    for shape in scene.shapes:
+        colour_of[kinds.index(shape.kind)] = 1 + colours.index(shape.colour)
+        kind_of[colours.index(shape.colour)] = 1 + kinds.index(shape.kind)
+    first = min(scene.shapes, key=lambda s: s.appears).colour
+    last = max(scene.shapes, key=lambda s: s.appears).colour
+    return colour_of + kind_of + [list(DIRECTIONS).index(scene.direction), len(scene.shapes) - 1,
+                                  colours.index(first), colours.index(last), int(scene.touches)]
+
+
+def train_lm_only(model):
+    """Freezes `model` but its LM, and the LM's embeddings."""
+    model.requires_grad_(False); model.model.language_model.requires_grad_(True)
+    model.model.language_model.embed_tokens.requires_grad_(False)
+
+
 def oracle_lm(base, features):
     """The base model's LM (embeddings frozen) reading oracle tokens: a trained linear layer maps each record's
     (8 frames, 16 cells, `features`) tensor (its third item) to the 128 image tokens; the 4 video tokens are zeros.
     Returns `(run, trainable parameters)`."""
     from transformers import AutoModel
     model = AutoModel.from_pretrained(base, trust_remote_code=True); m = model.model
-    model.requires_grad_(False); m.language_model.requires_grad_(True); m.language_model.embed_tokens.requires_grad_(False)
+    train_lm_only(model)
     op = torch.nn.Linear(features, 128); op.weight.data.normal_(std=0.3)
     params = [p for p in model.parameters() if p.requires_grad] + list(op.parameters())
 

@@ -14,24 +14,20 @@ import sys
 from pathlib import Path
 
 import torch
+from mobilevideogpt.training.demo_model import init_small_language_model
 from transformers import AutoModel, AutoProcessor
 
-from single import conversation, fit, pad
+from single import conversation, fit, pad, train_lm_only
 
 W, STEPS, BATCH = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 torch.set_num_threads(2)
 processor = AutoProcessor.from_pretrained(W / "base", trust_remote_code=True)
 model = AutoModel.from_pretrained(W / "base", trust_remote_code=True)
 m = model.model
-m.video_encoder.load_state_dict(torch.load(W / "video_encoder.pt"))
+m.video_encoder.load_state_dict(torch.load(W / "video_encoder.pt", weights_only=True))
 torch.manual_seed(0)
-torch.nn.init.normal_(model.get_input_embeddings().weight, std=0.1)
-for module in m.language_model.modules():
-    if isinstance(module, torch.nn.Linear):
-        torch.nn.init.normal_(module.weight, std=module.in_features**-0.5)
-model.requires_grad_(False)
-m.language_model.requires_grad_(True)
-m.language_model.embed_tokens.requires_grad_(False)
+init_small_language_model(model)
+train_lm_only(model)
 m.video_projector.requires_grad_(True)
 width = m.config.text_config.hidden_size
 image_tokens = m.config.num_frames * m.config.image_tokens_per_frame
@@ -39,7 +35,7 @@ image_tokens = m.config.num_frames * m.config.image_tokens_per_frame
 
 def pooled_video_tokens(split):
     """(clips, 4 key frames, 1, hidden): VideoMamba's patch tokens of each key frame, averaged (video_pool_size 1)."""
-    keys = torch.load(W / f"{split}_keys.pt")[0]
+    keys = torch.load(W / f"{split}_keys.pt", weights_only=True)[0]
     out = []
     with torch.no_grad():
         for i in range(0, len(keys), 128):
