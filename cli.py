@@ -7,14 +7,14 @@ from pathlib import Path
 
 def _demo(args: argparse.Namespace) -> int:
     from .chat import VideoChat
-    from .demo import example_clip, load_demo_model
+    from .demo import example_clips, load_demo_model
 
     model, processor, description = load_demo_model(args.model)
     print(f"Model: {description}")
     if args.video:
         video, question = Path(args.video), args.question or "What happens in this video?"
     else:
-        video, example_question = example_clip()
+        video, example_question = example_clips(count=1)[0]
         question = args.question or example_question
     print(f"Video: {video}\nQuestion: {question}\nAnswer: ", end="", flush=True)
     chat = VideoChat(model, processor, video)

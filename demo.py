@@ -1,28 +1,32 @@
-"""The model the demo runs, and example clips.
+"""The model the demo runs, and an example clip it can answer about.
 
 `load_demo_model` returns the model named by `--model` / `$MVGPT_MODEL`, else the published Hub model when the
-Hub is reachable, else the embedded default: a tiny Mobile-VideoGPT with random weights built from config (same
-architecture, small widths, the package's small tokenizer). The embedded model is UNTRAINED: its answers are noise;
-it shows that the whole pipeline (decoding, both pixel pipelines, CLIP, frame scoring, VideoMamba, both ET-Proj,
-Qwen2 with a KV cache) runs end to end. (A trained small model is the goal of `training/demo_model.py`; the model
-it builds does not yet answer well enough to be the default.)
+Hub is reachable, else the embedded demo model committed in `embedded_model/`: a small Mobile-VideoGPT (the real
+architecture at small widths, the package's small tokenizer) that this project trained by the three-stage recipe on
+synthetic clips of coloured shapes (`training/demo_model.py`). It answers questions about such clips (a shape's
+colour or kind, which way one moves, how many there are, which colour appears first or last, whether two touch) and
+nothing else; every stage of the real pipeline runs for it.
 """
 
 import os
 import random
 import tempfile
+import zlib
 from pathlib import Path
 
 import torch
 from transformers import AutoModel, AutoProcessor
 
-from .tiny import build_tiny_random_model, write_video
+from .tiny import write_video
 from .training.synth import FPS, make_scene, questions, render
 
 # Where `mvgpt push` publishes the converted 0.5B model.
 HUB_MODEL_ID = "mobile-videogpt/Mobile-VideoGPT-0.5B"
-EMBEDDED_DIR = Path(os.environ.get("MVGPT_CACHE", Path.home() / ".cache" / "mobilevideogpt")) / "tiny-random-v1"
-UNTRAINED_NOTICE = "embedded tiny model with RANDOM weights (untrained): answers are meaningless"
+DEMO_MODEL_DIR = Path(__file__).resolve().parent / "embedded_model"
+DEMO_NOTICE = (
+    "embedded demo model (trained here on synthetic clips of coloured shapes: it answers questions about such clips "
+    "only)"
+)
 
 
 def hub_reachable(model_id: str, timeout: float = 5.0) -> bool:
@@ -44,7 +48,7 @@ def resolve_model(model: str | None = None) -> tuple[str, str]:
         return model, f"model {model}"
     if hub_reachable(HUB_MODEL_ID):
         return HUB_MODEL_ID, f"Hub model {HUB_MODEL_ID}"
-    return str(build_tiny_random_model(EMBEDDED_DIR)), UNTRAINED_NOTICE
+    return str(DEMO_MODEL_DIR), DEMO_NOTICE
 
 
 def load_demo_model(model: str | None = None, dtype: torch.dtype = torch.float32):
@@ -55,14 +59,21 @@ def load_demo_model(model: str | None = None, dtype: torch.dtype = torch.float32
     return loaded, processor, description
 
 
-def example_clip(folder: Path | None = None) -> tuple[Path, str]:
-    """Writes a synthetic clip of moving coloured shapes (16 s, 128x128, `mvgpt synth`'s kind) once; returns it and
-    a question about it."""
+def example_clips(folder: Path | None = None, count: int = 3) -> list[tuple[Path, str]]:
+    """Writes `count` synthetic clips of moving coloured shapes (`mvgpt synth`'s kind: 16 s, 112x112, about 10 KB
+    each) once; returns `(clip, question)` pairs, each question one the embedded model was trained to answer."""
     folder = folder or Path(tempfile.gettempdir())
-    rng = random.Random("mvgpt-demo-example")
-    scene = make_scene(rng)
-    question = next(question for kind, question, _ in questions(scene, rng) if kind == "direction")
-    path = folder / "mobilevideogpt-shapes.mp4"
-    if not path.exists():
-        write_video(folder / f"partial-{os.getpid()}-{path.name}", fps=FPS, frames=render(scene)).rename(path)
-    return path, question
+    folder.mkdir(parents=True, exist_ok=True)
+    kinds = ("direction", "touch", "colour", "order", "count", "shape")
+    pairs = []
+    for index in range(count):
+        rng = random.Random(f"mvgpt-demo-example-{index}")
+        scene = make_scene(rng)
+        asked = {kind: question for kind, question, _ in questions(scene, rng)}
+        question = next(asked[kind] for kind in kinds[index % len(kinds):] + kinds if kind in asked)
+        # the name changes with the scene, so a clip left by another version of the generator is never reused
+        path = folder / f"mobilevideogpt-shapes-{zlib.crc32(repr(scene).encode()):08x}.mp4"
+        if not path.exists():
+            write_video(folder / f"partial-{os.getpid()}-{path.name}", fps=FPS, frames=render(scene)).rename(path)
+        pairs.append((path, question))
+    return pairs

@@ -22,7 +22,7 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 # The package parts a Space needs beside space/ (the Space imports `mobilevideogpt` from its own folder).
 SPACE_PACKAGE_FILES = (
     "__init__.py", "chat.py", "demo.py", "tiny.py", "modeling/*.py", "processing/*.py", "training/__init__.py",
-    "training/synth.py",
+    "training/synth.py", "embedded_model/*",
 )
 
 

@@ -203,7 +203,8 @@ class VideoMambaMixer(nn.Module):
         """One direction: causal conv + SiLU, selective scan, SiLU(z) gate. x, z: (batch, d_inner, L)."""
         length = x.shape[-1]
         A = -torch.exp(A_log.float())
-        kernels = _mamba_kernels() if x.is_cuda else None
+        # causal_conv1d's kernel takes widths 2-4 only (the original's is 4; small demo models may use more)
+        kernels = _mamba_kernels() if x.is_cuda and conv.kernel_size[0] <= 4 else None
         if kernels is not None:
             selective_scan_fn, causal_conv1d_fn = kernels
             x = causal_conv1d_fn(x, conv.weight.squeeze(1), conv.bias, activation="silu")

@@ -1,8 +1,9 @@
 """The web demo (space/app.py) driven through gradio_client: upload, ask, streamed answer, follow-up on the same
 encoded video, per-user history, queued concurrent users, and the friendly ends of bad, too long and too large files.
 
-The app runs as its own process (`python space/app.py`) on a free localhost port, offline, with the embedded model
-built fresh in a temporary cache."""
+The app runs as its own process (`python space/app.py`) on a free localhost port, offline, with a tiny random model
+at the real token layout (16 frames, 2,402 visual tokens) built fresh in a temporary folder; test_space_browser.py
+runs it with its default, the embedded demo model."""
 
 import os
 import re
@@ -19,11 +20,10 @@ import pytest
 
 pytest.importorskip("gradio_client", reason="the Space tests need the `space` extra: pip install -e '.[space]'")
 from gradio_client import Client, handle_file
-
-from mobilevideogpt.tiny import write_video
+from mobilevideogpt.tiny import build_tiny_random_model, write_video
 
 APP = Path(__file__).resolve().parents[1] / "space" / "app.py"
-# max_new_tokens, decoding, temperature, top_p: sampling, as the untrained model's greedy answer is blank lines
+# max_new_tokens, decoding, temperature, top_p: sampling, as the random model's greedy answer is blank lines
 SETTINGS = (12, "Sampling", 1.0, 0.95)
 # outputs of /ask, in order (the session state is not part of the API)
 CHAT, GALLERY, SCORES, NOTICE, SPEED, QUESTION = range(6)
@@ -64,7 +64,9 @@ def app_server(cache: Path, *args: str, timeout: float = 180.0) -> Iterator[tupl
 
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory) -> Iterator[str]:
-    with app_server(tmp_path_factory.mktemp("cache"), "--max-file-mb", "1", "--max-duration", "10") as (url, _):
+    model = build_tiny_random_model(tmp_path_factory.mktemp("model"))
+    args = ("--model", str(model), "--max-file-mb", "1", "--max-duration", "10")
+    with app_server(tmp_path_factory.mktemp("cache"), *args) as (url, _):
         yield url
 
 

@@ -264,26 +264,67 @@ def test_mvgpt_synth_and_eval_commands(tmp_path, base_model):
     assert missing.returncode == 1 and "nope.json" in missing.stderr
 
 
-def test_demo_model_base_processor_matches_its_frame_count(tmp_path):
-    """The demo-model base samples 8 frames: its saved processor must sample and expand exactly what its config
-    encodes (132 visual tokens), and the model must answer through the whole pipeline."""
+def test_demo_model_base_is_pretrained_and_matches_its_processor(tmp_path, monkeypatch):
+    """`build_base` at a few steps: the image ET-Proj starts silent (its tokens are zeros, as during the LM's
+    pre-training), VideoMamba's weights moved, the saved processor samples and expands exactly what the config
+    encodes (36 visual tokens), and the model answers through the whole pipeline."""
     from transformers import AutoModel, AutoProcessor
 
-    from mobilevideogpt.training.demo_model import build_base
+    from mobilevideogpt.training import demo_model
 
-    folder = build_base(tmp_path / "base", seed=0)
+    monkeypatch.setitem(demo_model.VIDEO_PRETRAINING, "steps", 41)  # OneCycleLR's shortest at 5 % warm-up
+    monkeypatch.setitem(demo_model.VIDEO_PRETRAINING, "batch_size", 4)
+    monkeypatch.setitem(demo_model.LM_PRETRAINING, "steps", 2)
+    monkeypatch.setitem(demo_model.LM_PRETRAINING, "scenes_per_step", 2)
+    data = write_dataset(tmp_path / "data", n=3, seed=1)
+    folder = demo_model.build_base(tmp_path / "base", data, seed=0)
     model = AutoModel.from_pretrained(folder, trust_remote_code=True).eval()
     processor = AutoProcessor.from_pretrained(folder, trust_remote_code=True)
-    data = write_dataset(tmp_path / "data", n=1, seed=1)
+    torch.manual_seed(0)  # build_base's random initialisation, before pre-training
+    fresh = type(model)(model.config)
+    assert not torch.equal(fresh.model.video_encoder.layers[0].mixer.in_proj.weight,
+                           model.model.video_encoder.layers[0].mixer.in_proj.weight)
+
     record = json.loads(data.read_text())[0]
     messages = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": "How many shapes?"}]}]
     prompt = processor.apply_chat_template(messages, add_generation_prompt=True)
     inputs = processor(text=prompt, videos=str(data.parent / record["video"]), return_tensors="pt")
     assert model.config.num_frames == processor.num_frames == inputs["pixel_values_context"].shape[1] == 8
-    assert (inputs["input_ids"] == model.config.video_token_id).sum() == model.config.visual_tokens_per_video == 132
+    assert (inputs["input_ids"] == model.config.video_token_id).sum() == model.config.visual_tokens_per_video == 36
     with torch.no_grad():
+        features = model.get_video_features(inputs["pixel_values_videos"], inputs["pixel_values_context"])
+        image_tokens = model.config.num_frames * model.config.image_tokens_per_frame
+        assert features.visual_tokens[:, :image_tokens].abs().max() == 0
         output = model.generate(**inputs, max_new_tokens=3, do_sample=False)
     assert output.shape[1] == inputs["input_ids"].shape[1] + 3
+
+
+def test_scene_facts_hold_every_answer():
+    """The 12 facts VideoMamba is pre-trained on determine the answer to every question about a scene."""
+    import random
+
+    from mobilevideogpt.training.demo_model import FACT_CLASSES, scene_facts
+    from mobilevideogpt.training.synth import COLOURS, COUNT_WORDS, DIRECTIONS, SHAPES, make_scene, questions
+
+    colours, kinds = list(COLOURS), list(SHAPES)
+    rng = random.Random(3)
+    for _ in range(200):
+        scene = make_scene(rng)
+        facts = scene_facts(scene)
+        assert all(0 <= value < n for value, n in zip(facts, FACT_CLASSES, strict=True))
+        for kind, question, answer in questions(scene, rng):
+            if kind == "colour":
+                assert colours[facts[kinds.index(question.split()[-1][:-1])] - 1] == answer
+            elif kind == "shape":
+                assert kinds[facts[3 + colours.index(question.split()[-2])] - 1] == answer
+            elif kind == "direction":
+                assert list(DIRECTIONS)[facts[7]] == answer
+            elif kind == "count":
+                assert COUNT_WORDS[facts[8] + 1] == answer
+            elif kind == "order":
+                assert colours[facts[9] if "first" in question else facts[10]] == answer
+            else:
+                assert ("yes" if facts[11] else "no") == answer
 
 
 def test_evaluate_scores_exact_matches(tmp_path, base_model, synth_data):

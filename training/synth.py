@@ -84,6 +84,11 @@ class Scene:
     target: int | None  # the other shape the touch question asks about (None with one shape)
     touches: bool  # whether the mover stops against the target
 
+    @classmethod
+    def from_dict(cls, values: dict) -> Scene:
+        """The inverse of `dataclasses.asdict` (a record's `scene`)."""
+        return cls(**{**values, "shapes": [Shape(**shape) for shape in values["shapes"]]})
+
     @property
     def arrival(self) -> int:
         return self.start + self.steps

@@ -61,23 +61,8 @@ def sampler(records, batch=16, seed=0):
     return lambda: rng.sample(records, batch)
 
 
-# The 12 scene facts and their numbers of classes: the colour (0 absent, 1-4) of each kind; the kind (0 absent, 1-3)
-# of each colour; the mover's direction; the count - 1; the first and the last colour; contact.
-FACT_CLASSES = [5] * 3 + [4] * 4 + [4, 3, 4, 4, 2]
-
-
-def scene_facts(scene):
-    """The 12 facts of a `synth.Scene` as class indices (see FACT_CLASSES)."""
-    from mobilevideogpt.training.synth import COLOURS, DIRECTIONS, SHAPES
-    colours, kinds = list(COLOURS), list(SHAPES)
-    colour_of, kind_of = [0] * 3, [0] * 4
-    for shape in scene.shapes:
-        colour_of[kinds.index(shape.kind)] = 1 + colours.index(shape.colour)
-        kind_of[colours.index(shape.colour)] = 1 + kinds.index(shape.kind)
-    first = min(scene.shapes, key=lambda s: s.appears).colour
-    last = max(scene.shapes, key=lambda s: s.appears).colour
-    return colour_of + kind_of + [list(DIRECTIONS).index(scene.direction), len(scene.shapes) - 1,
-                                  colours.index(first), colours.index(last), int(scene.touches)]
+# The 12 scene facts, as the demo model's VideoMamba pre-training uses them.
+from mobilevideogpt.training.demo_model import FACT_CLASSES, scene_facts  # noqa: E402,F401
 
 
 def train_lm_only(model):
