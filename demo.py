@@ -1,4 +1,4 @@
-"""The model the demo runs, and an example clip it can answer about.
+"""The model the demo runs, and example clips it can answer about.
 
 `load_demo_model` returns the model named by `--model` / `$MVGPT_MODEL`, else the published Hub model when the
 Hub is reachable, else the embedded demo model committed in `embedded_model/`: a small Mobile-VideoGPT (the real

@@ -26,6 +26,11 @@ the LM. This script builds small parts pretrained the same way on the synthetic 
 
 Deterministic from `--seed` (same machine and library versions). How each choice was found:
 `docs/experiments/demo_model/README.md`.
+
+Measured (2026-11-25, 2-core CPU, torch 2.13.0, transformers 5.23.0, seed 0; the committed `embedded_model/`): 41.7
+minutes in all (synth 2.3, base 23.1: key frames and both pre-trainings, stage 1 6.8, stage 2 0.5, stage 3 8.6,
+evaluation 0.3); 98.7 % of the 1,590 held-out questions (colour 99.7, count 100, direction 98.3, order 99.0, shape
+99.0, touch 95.4).
 """
 
 from __future__ import annotations
@@ -93,6 +98,7 @@ def build_base(folder: Path, train_data: Path, seed: int) -> Path:
     )
     model = MobileVideoGPTForConditionalGeneration(config)
     init_small_language_model(model)
+    # The LM is pre-trained with all-zero image tokens: a zero output layer keeps them zero until stage 2 trains it.
     projector = model.model.image_projector
     for parameter in (projector.fc2.weight, projector.fc2.bias, projector.pos_conv.bias):
         torch.nn.init.zeros_(parameter)
