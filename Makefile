@@ -20,7 +20,8 @@ test: $(VENV)/.installed $(COMPAT)/.installed $(CHROMIUM)
 	@# pytest exits 5 when it collects no tests: report it instead of failing the build.
 	MVGPT_COMPAT_PYTHON=$(CURDIR)/$(COMPAT)/bin/python $(VENV)/bin/python -m pytest; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; elif [ $$rc -ne 0 ]; then exit $$rc; fi
-	$(COMPAT)/bin/python -m pytest -p no:cacheprovider tests/test_modeling.py tests/test_chat.py tests/test_onnx.py
+	$(COMPAT)/bin/python -m pytest -p no:cacheprovider tests/test_modeling.py tests/test_chat.py tests/test_onnx.py \
+	  tests/test_demo_model.py
 
 # Ours vs SmolVLM2 / LLaVA-OneVision and the machine's physical limits -> benchmarks/RESULTS.md, results.png,
 # results.json (~25 min on 2 cores; bench-quick: < 10 min). bench-parts: time per part -> benchmarks/model_parts.md.
