@@ -8,7 +8,7 @@ Nothing here is served as remote code. The entry points other code relies on, wi
 - [`write_video`]: writes a video with PyAV whose every frame carries its own index as a 4x4 grid of bright/dark
   cells, so tests can tell which source frame a decoder returned ([`frame_index_from_pixels`]), or given frames.
 - [`tiny_config`], [`build_tiny_random_model`]: the real architecture at tiny widths, as a config or as a saved
-  folder with random weights (the demo's embedded model, and what tests load like a Hub model).
+  folder with random weights (what tests load like a Hub model, at the real token layout).
 
 Typical use:
 
