@@ -40,7 +40,6 @@ from mobilevideogpt.training.synth import (
     SECONDS,
     SHAPES,
     Scene,
-    Shape,
     write_dataset,
 )
 from transformers import AutoProcessor
@@ -75,12 +74,6 @@ processor = AutoProcessor.from_pretrained(W / "base", trust_remote_code=True)
 m = model.model.eval()
 
 
-def scene_of(record):
-    s = record["scene"]
-    shapes = [Shape(**shape) for shape in s["shapes"]]
-    return Scene(shapes, s["mover"], s["direction"], s["steps"], s["start"], s["target"], s["touches"])
-
-
 def dense(scene, kept):
     """(4, 16) per-token targets: the mover's direction (1-4) where it is after moving; contact (1) per cell."""
     times = [SECONDS_SAMPLED[i] for i in kept]
@@ -108,7 +101,7 @@ def key_frames(split):
         with torch.no_grad():
             indices, _ = m.frame_scorer(m._clip_patch_features(pc.flatten(0, 1)).unflatten(0, (1, -1)))
         keys.append(pv.gather(1, indices[:, :, None, None, None].expand(-1, -1, *pv.shape[2:]))[0].half())
-        scene = scene_of(dataset.records[i])
+        scene = Scene.from_dict(dataset.records[i]["scene"])
         ys.append(scene_facts(scene))
         kept.append(tuple(indices[0].tolist()))
         dense_targets.append(dense(scene, kept[-1]))
